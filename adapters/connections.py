@@ -1,0 +1,203 @@
+"""One object per connection: its httpx client, auth, limits, secrets and redaction.
+
+Every protocol's calls go through ``Connection.send``: timeouts, the host check, the body
+size cap, redaction and error kinds live here once. Clients are pooled and reused across
+runs, one per event loop (``asyncio.run`` in ``run_sync`` starts a new loop each time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from adapters.auth import UnsupportedAuth, build_auth
+from adapters.secrets import Redactor
+from adapters.transport import make_transport, translate
+from adapters.urls import is_loopback
+from engine.errors import StepError
+
+WRITE_METHODS = frozenset({"POST", "PATCH"})
+
+
+class Connection:
+    def __init__(self, name: str, model: Any, root: Path) -> None:
+        self.name = name
+        self.model = model
+        self.root = root
+        self.base_url = (model.base_url or model.url or "").rstrip("/")
+        parts = urlsplit(self.base_url)
+        self.origin = (parts.scheme, parts.hostname, parts.port)
+        self.redactor = Redactor()
+        self._auth: httpx.Auth | None = None
+        self._auth_error: str | None = None
+        try:
+            self._auth = build_auth(model.auth, root, self.redactor)
+        except UnsupportedAuth as exc:
+            self._auth_error = str(exc)
+        except OSError as exc:
+            self._auth_error = f"cannot read a secret of connection '{name}': {exc.strerror}"
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+    # -- the client ---------------------------------------------------------------------------
+
+    def client(self) -> httpx.AsyncClient:
+        """This loop's client for the connection, made on first use and then reused."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            if self._auth_error:
+                raise StepError("auth", self._auth_error)
+            client = httpx.AsyncClient(
+                base_url=self.base_url,
+                auth=self._auth,
+                headers=self.model.headers,
+                timeout=httpx.Timeout(self.model.timeout),
+                follow_redirects=False,
+                transport=make_transport(self.model.max_connections),
+                event_hooks={"request": [self._check_request]},
+                trust_env=False,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def _check_request(self, request: httpx.Request) -> None:
+        url = request.url
+        if (url.scheme, url.host, url.port) != self.origin and not _same_default_port(url, self.origin):
+            raise StepError("validation", f"connection '{self.name}' may only call {self.base_url}, not {url.host}")
+        if url.scheme == "http" and not is_loopback(url.host) and not self.model.allow_insecure_http:
+            raise StepError("validation", f"plain http to {url.host} is refused: use https")
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            try:
+                await client.aclose()
+            except RuntimeError:  # its loop is gone; nothing left to close
+                pass
+
+    async def aclose_loop(self) -> None:
+        """Close the running loop's client: ``run_sync`` calls this before its loop ends."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    # -- one call -----------------------------------------------------------------------------
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        ctx: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        write: bool | None = None,
+    ) -> httpx.Response:
+        """Send one request and read its body under the size cap; failures are StepErrors.
+
+        ``ctx`` (the action's context) learns whether a write was sent, so that a lost
+        answer is recorded as ``outcome: unknown``.
+        """
+        method = method.upper()
+        is_write = method in WRITE_METHODS if write is None else write
+        what = f"{method} {self.name}{path}"
+        hdrs = dict(headers or {})
+        for key, value in hdrs.items():
+            if "\r" in str(value) or "\n" in str(value) or "\r" in key or "\n" in key:
+                raise StepError("validation", f"{what}: header '{key}' contains a line break")
+        if ctx is not None:
+            ctx.write = is_write
+            if ctx.idempotency_key:
+                hdrs["Idempotency-Key"] = ctx.idempotency_key
+        client = self.client()
+        timeout = getattr(ctx, "timeout", None) or self.model.timeout
+        try:
+            request = client.build_request(
+                method, path, params=_clean(params), headers=hdrs, content=content, timeout=timeout
+            )
+            response = await client.send(request, stream=True)
+        except StepError:
+            raise
+        except httpx.HTTPError as exc:
+            error, sent = translate(exc, what=what)
+            if ctx is not None:
+                ctx.sent = sent
+            error.message = self.redactor.text(error.message)
+            raise error from None
+        if ctx is not None:
+            ctx.sent = True
+        try:
+            response._content = await self._read(response, what)
+        finally:
+            await response.aclose()
+        return response
+
+    async def _read(self, response: httpx.Response, what: str) -> bytes:
+        cap = self.model.max_response_bytes
+        chunks, size = [], 0
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise StepError("parse", f"{what}: the response body is over {cap} bytes")
+                chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            error, _ = translate(exc, what=what)
+            error.message = self.redactor.text(error.message)
+            raise error from None
+        return self.redactor.bytes(b"".join(chunks))
+
+    def redact(self, text: str) -> str:
+        return self.redactor.text(text)
+
+
+def _same_default_port(url: httpx.URL, origin: tuple[Any, ...]) -> bool:
+    defaults = {"http": 80, "https": 443}
+    port = url.port or defaults.get(url.scheme)
+    oport = origin[2] or defaults.get(origin[0])
+    return (url.scheme, url.host, port) == (origin[0], origin[1], oport)
+
+
+def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not params:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if value is None:
+            continue  # an unset variable leaves its parameter out, rather than send "None"
+        out[key] = jsonlib.dumps(value) if isinstance(value, dict) else value
+    return out
+
+
+class Connections:
+    """The project's connections by name: the engine's one handle on the adapters."""
+
+    def __init__(self, models: Mapping[str, Any], root: Path) -> None:
+        self._by_name = {name: Connection(name, model, root) for name, model in models.items()}
+
+    def get(self, name: str) -> Connection:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise StepError("validation", f"unknown connection '{name}'") from None
+
+    def client(self, name: str) -> httpx.AsyncClient:
+        return self.get(name).client()
+
+    def __iter__(self) -> Any:
+        return iter(self._by_name.values())
+
+    async def aclose(self) -> None:
+        for conn in self._by_name.values():
+            await conn.aclose()
+
+    async def aclose_loop(self) -> None:
+        for conn in self._by_name.values():
+            await conn.aclose_loop()

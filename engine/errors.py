@@ -1,0 +1,105 @@
+"""Every error csflow raises, in one place.
+
+The tree::
+
+    CsflowError
+     ├── ProjectError        a project failed to load: carries every Problem found, in one pass
+     ├── UsageError          a caller's mistake: unknown flow, missing or mistyped inputs
+     └── StepError           a step failed while running; ``kind`` is one of ERROR_KINDS (§7)
+
+A ``Problem`` is one located message, printed as ``PATH:LINE:COL: message``. Adapters
+translate httpx, zeep, gql and lxml exceptions into ``StepError`` at their boundary, once,
+with ``raise ... from exc``; nothing above them sees a library's exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+ErrorKind = Literal[
+    "connect",
+    "timeout",
+    "http_status",
+    "auth",
+    "parse",
+    "extract",
+    "expression",
+    "validation",
+    "action",
+    "flow_failed",
+    "step_limit",
+    "deadline",
+]
+ERROR_KINDS: tuple[str, ...] = ErrorKind.__args__  # type: ignore[attr-defined]
+
+Outcome = Literal["done", "not_sent", "unknown"]
+
+
+class CsflowError(Exception):
+    """The root of every csflow error."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem in a project file, located to the character."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+
+
+class ProjectError(CsflowError):
+    """A project did not load. ``problems`` lists every problem, sorted by place."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(CsflowError):
+    """The caller asked for something that cannot run: unknown flow, bad inputs."""
+
+
+class StepError(CsflowError):
+    """A step failed with one error kind of §7.
+
+    ``status`` is the HTTP status where there was one. ``outcome`` says whether a side
+    effect happened: ``unknown`` when a write was sent and no answer came back.
+    ``retryable`` is False when the request may have reached the server and retrying
+    could do a write twice.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        outcome: Outcome | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.status = status
+        self.outcome = outcome
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.details = details or {}
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"kind": self.kind, "message": self.message}
+        if self.status is not None:
+            out["status"] = self.status
+        if self.outcome is not None:
+            out["outcome"] = self.outcome
+        out.update(self.details)
+        return out

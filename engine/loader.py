@@ -1,0 +1,236 @@
+"""Loads a project folder: every file read, validated and compiled, every problem collected."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.compiler import FlowCompiler, LoadedFlow, check_cycles, did_you_mean
+from engine.errors import Problem, ProjectError
+from engine.expressions import Expressions
+from pydantic import ValidationError
+
+from engine.model import Connection, Flow
+from engine.model import Step as StepModel
+from engine.plan import FlowPlan
+from engine.registry import Registry, builtin_registry
+from engine.source import Loc, Source, display_path, load_yaml
+from engine.validation import validate
+
+SECRET_KEYS = frozenset({"token", "password", "key", "client_secret", "refresh_token", "secret"})
+MAYBE_SECRET_KEYS = frozenset({"username", "client_id"})
+
+
+@dataclass
+class LoadedProject:
+    root: Path
+    flows: dict[str, FlowPlan] = field(default_factory=dict)
+    connections: dict[str, Connection] = field(default_factory=dict)
+    registry: Registry = field(default_factory=Registry)
+    expressions: Expressions = field(default_factory=Expressions)
+
+
+def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> LoadedProject:
+    """Read, validate and compile a project; raises ProjectError with every problem."""
+    root = Path(root)
+    env = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise ProjectError([Problem(str(root), 1, 1, "project folder not found")])
+    project = LoadedProject(root=root)
+    project.connections = _load_connections(root / "connections.yaml", env, problems)
+    loaded = _load_flows(root / "flows", problems)
+    project.registry = builtin_registry()
+    problems.extend(project.registry.load_project_actions(root / "actions"))
+    for name, lf in loaded.items():
+        compiler = FlowCompiler(lf, loaded, project.connections, project.registry, project.expressions, problems)
+        project.flows[name] = compiler.compile(lf.source.path)
+    check_cycles(loaded, problems)
+    for plan in project.flows.values():
+        for step in plan.steps:
+            if step.subflow is not None:
+                step.subplan = project.flows.get(step.subflow)
+    if problems:
+        raise ProjectError(problems)
+    return project
+
+
+def _load_flows(folder: Path, problems: list[Problem]) -> dict[str, LoadedFlow]:
+    flows: dict[str, LoadedFlow] = {}
+    if not folder.is_dir():
+        problems.append(Problem(display_path(folder), 1, 1, "no flows/ folder: a project keeps its flows in flows/*.yaml"))
+        return flows
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        data, source = load_yaml(path, problems)
+        if data is None:
+            if not any(p.path == source.path for p in problems):
+                problems.append(Problem(source.path, 1, 1, "the file is empty: a flow needs a name and steps"))
+            continue
+        if not isinstance(data, dict):
+            problems.append(source.problem((), "a flow file is a mapping with name, inputs, outputs and steps"))
+            continue
+        model, found = validate(Flow, data, source)
+        problems.extend(found)
+        broken: set[int] = set()
+        names: set[str] = set()
+        partial = False
+        if model is None:
+            model, broken, names, partial = _salvage(data, source)
+            if model is None:
+                continue
+        if model.name in flows:
+            first = flows[model.name].source.path
+            problems.append(source.problem(("name",), f"flow name '{model.name}' is already used by {first}"))
+            continue
+        flows[model.name] = LoadedFlow(model, source, broken, names, partial)
+    return flows
+
+
+def _salvage(data: dict[str, Any], source: Source) -> tuple[Flow | None, set[int], set[str], bool]:
+    """What of an invalid flow can still be checked: its good steps, so one pass finds all.
+
+    A broken step keeps only its id, so that targets naming it are not reported twice.
+    """
+    name = data.get("name")
+    raw_steps = data.get("steps")
+    if not isinstance(name, str) or not isinstance(raw_steps, list):
+        return None, set(), set(), True
+    steps, broken, names = [], set(), set()
+    verbs = {"call", "flow", "set", "extract", "switch", "reply", "return", "fail"}
+    for i, raw in enumerate(raw_steps):
+        step = _step_without_bad_keys(raw, verbs)
+        if step is None:
+            sid = raw.get("id") if isinstance(raw, dict) else None
+            step = StepModel.model_construct(id=sid if isinstance(sid, str) else None)
+            broken.add(i)
+            names.update(_names_defined(raw))
+        steps.append(step)
+    parts: dict[str, Any] = {}
+    bad_inputs = False
+    for key in ("inputs", "outputs"):
+        shell = {"name": "x", "steps": [{"next": "x"}], key: data.get(key) or {}}
+        try:
+            parts[key] = getattr(Flow.model_validate(shell), key)
+        except ValidationError:
+            parts[key] = {}
+            bad_inputs = bad_inputs or key == "inputs"
+    return Flow.model_construct(name=name, steps=steps, **parts), broken, names, bad_inputs
+
+
+def _step_without_bad_keys(raw: Any, verbs: set[str]) -> StepModel | None:
+    """The step with its invalid keys left out (already reported), unless a verb was one."""
+    try:
+        return StepModel.model_validate(raw)
+    except ValidationError as exc:
+        if not isinstance(raw, dict):
+            return None
+        bad = {e["loc"][0] for e in exc.errors() if e["loc"]}
+        if bad & verbs or not bad:
+            return None
+        try:
+            return StepModel.model_validate({k: v for k, v in raw.items() if k not in bad})
+        except ValidationError:
+            return None
+
+
+def _names_defined(raw: Any) -> set[str]:
+    if not isinstance(raw, dict):
+        return set()
+    names: set[str] = set()
+    for key in ("set",):
+        if isinstance(raw.get(key), dict):
+            names.update(map(str, raw[key]))
+    extract = raw.get("extract")
+    if isinstance(extract, dict):
+        fields = extract.get("fields", extract)
+        if isinstance(fields, dict):
+            names.update(str(k) for k in fields if k != "from")
+    if isinstance(raw.get("as"), str):
+        names.add(raw["as"])
+    return names
+
+
+def _load_connections(path: Path, env: Any, problems: list[Problem]) -> dict[str, Connection]:
+    if not path.exists():
+        return {}
+    data, source = load_yaml(path, problems)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.append(source.problem((), "connections.yaml maps connection names to their settings"))
+        return {}
+    out: dict[str, Connection] = {}
+    for name, raw in data.items():
+        resolved = _resolve_env(raw, (name,), source, env, problems)
+        model, found = validate(Connection, resolved, source, (name,))
+        problems.extend(found)
+        if model is None:
+            out[name] = None  # type: ignore[assignment] # known name, already reported
+        else:
+            problems.extend(_check_urls(model, name, source))
+            out[name] = model
+    return out
+
+
+def _resolve_env(value: Any, loc: Loc, source: Source, env: Any, problems: list[Problem]) -> Any:
+    """Put ``{env: NAME}`` values in place; leave secrets as references, checking they exist."""
+    if isinstance(value, dict):
+        key = loc[-1] if loc else None
+        is_ref = set(value) <= {"env", "file", "default"} and ("env" in value or "file" in value)
+        in_auth = len(loc) >= 3 and loc[-2] == "auth"
+        if is_ref and in_auth and (key in SECRET_KEYS or key in MAYBE_SECRET_KEYS):
+            _check_secret(value, loc, source, env, problems)
+            return value
+        if is_ref and "env" in value and "file" not in value:
+            name = value["env"]
+            if name in env:
+                return env[name]
+            if "default" in value:
+                return value["default"]
+            problems.append(source.problem(loc, f"environment variable '{name}' is not set"))
+            return None
+        return {k: _resolve_env(v, (*loc, k), source, env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v, (*loc, i), source, env, problems) for i, v in enumerate(value)]
+    if isinstance(value, str) and len(loc) >= 3 and loc[-2] == "auth" and loc[-1] in SECRET_KEYS:
+        problems.append(source.problem(loc, f"'{loc[-1]}' is a secret: write {{env: NAME}} or {{file: PATH}}, never the value"))
+        return {"env": "__literal__"}
+    return value
+
+
+def _check_secret(ref: dict[str, Any], loc: Loc, source: Source, env: Any, problems: list[Problem]) -> None:
+    if "default" in ref:
+        problems.append(source.problem((*loc, "default"), "a secret has no default: set the variable", key=True))
+    if "env" in ref and ref["env"] not in env:
+        problems.append(source.problem(loc, f"environment variable '{ref['env']}' is not set"))
+    if "file" in ref:
+        file = Path(ref["file"])
+        if not file.is_absolute():
+            file = Path(source.path).parent / file
+        if not file.is_file():
+            problems.append(source.problem(loc, f"secret file '{ref['file']}' not found"))
+
+
+def _check_urls(conn: Connection, name: str, source: Source) -> list[Problem]:
+    from adapters.urls import url_problem  # the rule lives with the code that enforces it
+
+    problems = []
+    for key in ("base_url", "url", "wsdl"):
+        value = getattr(conn, key)
+        if value is None or (key == "wsdl" and "://" not in value):
+            continue
+        message = url_problem(value, allow_insecure_http=conn.allow_insecure_http)
+        if message:
+            problems.append(source.problem((name, key), message))
+    auth_url = getattr(conn.auth, "token_url", None)
+    if auth_url:
+        message = url_problem(auth_url, allow_insecure_http=conn.allow_insecure_http)
+        if message:
+            problems.append(source.problem((name, "auth", "token_url"), message))
+    return problems
+
+
+def unknown_flow_message(name: str, flows: dict[str, FlowPlan]) -> str:
+    return f"unknown flow '{name}'{did_you_mean(name, flows)}"

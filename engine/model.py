@@ -1,0 +1,280 @@
+"""Typed models of flow and connection files: what validates them and what `csflow schema` prints.
+
+Field names that are Python keywords (``if``, ``with``, ``as``, ``return``, ``from``) carry
+an alias; the YAML always uses the alias.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+TYPE_NAMES = ("string", "integer", "number", "boolean", "date", "datetime", "list", "object", "any")
+TypeName = Literal["string", "integer", "number", "boolean", "date", "datetime", "list", "object", "any"]
+
+NAME_RE = r"^[a-z][a-z0-9_]*$"
+ACTION_NAME_RE = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+def parse_duration(value: Any) -> Any:
+    """``500ms``, ``3s``, ``2m`` or a bare number of seconds, as seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is written 500ms, 3s, 2m or a number of seconds")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            number, unit = float(m.group(1)), m.group(2) or "s"
+            return number * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
+    raise ValueError(f"{value!r} is not a duration: write 500ms, 3s, 2m or a number of seconds")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+def _bare_type(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) else value
+
+
+class InputSpec(Strict):
+    type: TypeName = "string"
+    required: bool = True
+    default: Any = None
+    format: Literal["email", "phone", "date", "uri"] | None = None
+    enum: list[Any] | None = None
+    description: str | None = None
+
+
+class OutputSpec(Strict):
+    type: TypeName = "any"
+    required: bool = False
+    enum: list[Any] | None = None
+    description: str | None = None
+
+
+InputDecl = Annotated[InputSpec, BeforeValidator(_bare_type)]
+OutputDecl = Annotated[OutputSpec, BeforeValidator(_bare_type)]
+
+
+class RetrySpec(Strict):
+    attempts: int = Field(default=1, ge=1, le=10)
+    backoff: Duration = 0.2
+    max_backoff: Duration = 5.0
+    on: list[Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]] = Field(
+        default_factory=lambda: ["connect", "timeout", "429", "5xx"]
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> RetrySpec:
+        from engine.errors import ERROR_KINDS
+
+        for item in self.on:
+            if not (item in ERROR_KINDS or item == "5xx" or (item.isdigit() and len(item) == 3)):
+                raise ValueError(f"retry 'on' takes error kinds, status codes and 5xx, not {item!r}")
+        return self
+
+
+class FieldSpec(Strict):
+    path: str | None = None
+    xpath: str | None = None
+    type: TypeName | None = None
+    map: dict[str, Any] | None = None
+    strict: bool = False
+    default: Any = None
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _one_language(self) -> FieldSpec:
+        if self.path is not None and self.xpath is not None:
+            raise ValueError("give either 'path' or 'xpath', not both")
+        return self
+
+
+FieldDecl = str | FieldSpec
+
+
+class ExtractSpec(Strict):
+    from_: Any = Field(default=None, alias="from")
+    fields: dict[str, FieldDecl]
+
+
+def _extract_form(value: Any) -> Any:
+    # The bare form `extract: {NAME: SPEC}` means fields over the step's own data.
+    if isinstance(value, dict) and "fields" not in value:
+        return {"fields": value}
+    return value
+
+
+ExtractDecl = Annotated[ExtractSpec, BeforeValidator(_extract_form)]
+
+
+class SwitchCase(Strict):
+    if_: str | None = Field(default=None, alias="if")
+    next: str
+
+
+class Step(Strict):
+    """One step: at most one verb, plus modifiers (§3)."""
+
+    id: str | None = Field(default=None, pattern=NAME_RE)
+    description: str | None = None
+    if_: str | None = Field(default=None, alias="if")
+    next: str | None = None
+    on_error: str | None = None
+    timeout: Duration | None = None
+    retry: RetrySpec | None = None
+    idempotency_key: str | None = None
+    # verbs
+    call: str | None = Field(default=None, pattern=ACTION_NAME_RE)
+    flow: str | None = Field(default=None, pattern=NAME_RE)
+    with_: dict[str, Any] | None = Field(default=None, alias="with")
+    as_: str | None = Field(default=None, alias="as", pattern=NAME_RE)
+    set: dict[str, Any] | None = None
+    extract: ExtractDecl | None = None
+    switch: list[SwitchCase] | None = None
+    reply: str | None = None
+    return_: dict[str, Any] | None = Field(default=None, alias="return")
+    fail: str | None = None
+
+    @property
+    def verb(self) -> str | None:
+        verbs = self.verbs()
+        return verbs[0] if verbs else None
+
+    def verbs(self) -> list[str]:
+        names = ("call", "flow", "set", "switch", "reply", "return_", "fail")
+        found = [n.rstrip("_") for n in names if getattr(self, n) is not None]
+        if self.extract is not None and not ({"call", "flow"} & set(found)):
+            found.append("extract")
+        return found
+
+
+class Flow(Strict):
+    name: str = Field(pattern=NAME_RE)
+    description: str | None = None
+    inputs: dict[str, InputDecl] = Field(default_factory=dict)
+    outputs: dict[str, OutputDecl] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------- connections
+
+
+class SecretRef(Strict):
+    """Where a secret comes from: ``{env: NAME}`` or ``{file: PATH}``, never a literal."""
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret is {env: NAME} or {file: PATH}")
+        return self
+
+
+class NoAuth(Strict):
+    type: Literal["none"]
+
+
+class BasicAuth(Strict):
+    type: Literal["basic"]
+    username: str | SecretRef
+    password: SecretRef
+
+
+class BearerAuth(Strict):
+    type: Literal["bearer"]
+    token: SecretRef
+
+
+class ApiKeyAuth(Strict):
+    type: Literal["api_key"]
+    key: SecretRef
+    header: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> ApiKeyAuth:
+        if (self.header is None) == (self.query is None):
+            raise ValueError("api_key auth needs exactly one of 'header: NAME' or 'query: NAME'")
+        return self
+
+
+class OAuth2ClientCredentials(Strict):
+    type: Literal["oauth2_client_credentials"]
+    token_url: str
+    client_id: str | SecretRef
+    client_secret: SecretRef
+    scope: str | None = None
+    audience: str | None = None
+
+
+class OAuth2RefreshToken(Strict):
+    type: Literal["oauth2_refresh_token"]
+    token_url: str
+    refresh_token: SecretRef
+    client_id: str | SecretRef
+    client_secret: SecretRef | None = None
+    scope: str | None = None
+
+
+class HmacAuth(Strict):
+    type: Literal["hmac"]
+    secret: SecretRef
+    header: str
+    prefix: str = ""
+    timestamp_header: str | None = None
+
+
+class CustomAuth(Strict):
+    type: Literal["custom"]
+    function: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+
+
+Auth = Annotated[
+    NoAuth
+    | BasicAuth
+    | BearerAuth
+    | ApiKeyAuth
+    | OAuth2ClientCredentials
+    | OAuth2RefreshToken
+    | HmacAuth
+    | CustomAuth,
+    Field(discriminator="type"),
+]
+
+
+class Connection(Strict):
+    type: Literal["rest", "soap", "graphql"]
+    base_url: str | None = None
+    url: str | None = None
+    wsdl: str | None = None
+    schema_: str | None = Field(default=None, alias="schema")
+    namespaces: dict[str, str] = Field(default_factory=dict)
+    auth: Auth = Field(default_factory=lambda: NoAuth(type="none"))
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = 10.0
+    retry: RetrySpec | None = None
+    allow_insecure_http: bool = False
+    follow_redirects: bool = False
+    max_connections: int = Field(default=100, ge=1)
+    max_response_bytes: int = Field(default=5_000_000, ge=1)
+    read_only: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _where(self) -> Connection:
+        need = {"rest": "base_url", "soap": "wsdl", "graphql": "url"}[self.type]
+        if getattr(self, need) is None:
+            raise ValueError(f"a {self.type} connection needs '{need}'")
+        return self

@@ -1,0 +1,77 @@
+"""The record of a run: what each step did, and how the run ended (§8)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.coerce import to_json
+
+
+@dataclass(slots=True)
+class StepRecord:
+    id: str | None
+    verb: str
+    line: int
+    action: str | None = None
+    ok: bool = True
+    status: int | None = None
+    duration_ms: float = 0.0
+    attempts: int = 1
+    error: dict[str, Any] | None = None
+    outcome: str | None = None
+    flow: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "verb": self.verb,
+            "action": self.action,
+            "ok": self.ok,
+            "status": self.status,
+            "duration_ms": round(self.duration_ms, 3),
+            "attempts": self.attempts,
+            "error": self.error,
+        }
+        if self.outcome is not None:
+            out["outcome"] = self.outcome
+        if self.flow is not None:
+            out["flow"] = self.flow
+        return out
+
+
+@dataclass(slots=True)
+class RunResult:
+    """How a run ended. ``status`` is ``completed`` or ``failed``; ``error`` says why it failed."""
+
+    flow: str
+    status: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    reply: str | None = None
+    error: dict[str, Any] | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    run_id: str = ""
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+    @property
+    def path(self) -> list[str]:
+        """The ids of the steps that ran, in order (sub-flow steps as ``find.orders``)."""
+        return [s.id for s in self.steps if s.id]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "status": self.status,
+            "outputs": self.outputs,
+            "reply": self.reply,
+            "error": self.error,
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.as_dict(), default=to_json, ensure_ascii=False, **kwargs)
