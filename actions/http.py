@@ -42,7 +42,7 @@ async def http(
     method: str = "GET",
     query: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
-    json: Any = None,  # noqa: A002 - the YAML key authors write
+    json: Any = None,
     form: dict[str, Any] | None = None,
     ok_status: list[int] | None = None,
     expect: str = "auto",
@@ -78,7 +78,9 @@ def _status_error(method: str, name: str, path: str, response: Any) -> StepError
     status = response.status_code
     kind = "auth" if status in (401, 403) else "http_status"
     retry_after = _retry_after(response.headers.get("Retry-After"))
-    return StepError(kind, f"{method} {name}{path} answered {status}", status=status, retry_after=retry_after)
+    return StepError(
+        kind, f"{method} {name}{path} answered {status}", status=status, retry_after=retry_after
+    )
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -87,8 +89,8 @@ def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
         import datetime as dt
+        from email.utils import parsedate_to_datetime
 
         try:
             when = parsedate_to_datetime(value)

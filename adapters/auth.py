@@ -51,7 +51,9 @@ def build_auth(spec: Any, root: Path, redactor: Redactor) -> httpx.Auth | None:
     if kind == "none":
         return None
     if kind == "basic":
-        return httpx.BasicAuth(_text(spec.username, root, redactor), _text(spec.password, root, redactor))
+        return httpx.BasicAuth(
+            _text(spec.username, root, redactor), _text(spec.password, root, redactor)
+        )
     if kind == "bearer":
         return BearerAuth(_text(spec.token, root, redactor))
     if kind == "api_key":

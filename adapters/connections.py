@@ -8,6 +8,7 @@ runs, one per event loop (``asyncio.run`` in ``run_sync`` starts a new loop each
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as jsonlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,18 +69,25 @@ class Connection:
 
     async def _check_request(self, request: httpx.Request) -> None:
         url = request.url
-        if (url.scheme, url.host, url.port) != self.origin and not _same_default_port(url, self.origin):
-            raise StepError("validation", f"connection '{self.name}' may only call {self.base_url}, not {url.host}")
-        if url.scheme == "http" and not is_loopback(url.host) and not self.model.allow_insecure_http:
+        if (url.scheme, url.host, url.port) != self.origin and not _same_default_port(
+            url, self.origin
+        ):
+            raise StepError(
+                "validation",
+                f"connection '{self.name}' may only call {self.base_url}, not {url.host}",
+            )
+        if (
+            url.scheme == "http"
+            and not is_loopback(url.host)
+            and not self.model.allow_insecure_http
+        ):
             raise StepError("validation", f"plain http to {url.host} is refused: use https")
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
-            try:
+            with contextlib.suppress(RuntimeError):  # its loop is gone: nothing left to close
                 await client.aclose()
-            except RuntimeError:  # its loop is gone; nothing left to close
-                pass
 
     async def aclose_loop(self) -> None:
         """Close the running loop's client: ``run_sync`` calls this before its loop ends."""

@@ -16,7 +16,9 @@ from engine.errors import StepError
 
 
 def make_transport(max_connections: int = 100) -> httpx.AsyncBaseTransport:
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
     if os.environ.get("CSFLOW_TRANSPORT", "aiohttp") == "httpcore":
         return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     from httpx_aiohttp import AiohttpTransport
@@ -55,4 +57,6 @@ def translate(exc: httpx.HTTPError, *, what: str) -> tuple[StepError, bool]:
         return StepError("validation", f"{what}: {detail}"), False
     if isinstance(exc, httpx.TransportError) and not sent:
         return StepError("connect", f"{what}: could not connect ({detail})"), False
-    return StepError("connect", f"{what}: the connection broke after the request was sent ({detail})"), True
+    return StepError(
+        "connect", f"{what}: the connection broke after the request was sent ({detail})"
+    ), True

@@ -28,7 +28,8 @@ def url_problem(url: str, *, allow_insecure_http: bool = False) -> str | None:
     if parts.username or parts.password:
         return "credentials do not belong in a URL: use 'auth'"
     if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
-        return f"plain http is refused for '{parts.hostname}': use https (or allow_insecure_http: true)"
+        host = parts.hostname
+        return f"plain http is refused for '{host}': use https (or allow_insecure_http: true)"
     return None
 
 
@@ -38,7 +39,11 @@ def path_problem(path: str) -> str | None:
     if head.startswith("//") or head.startswith("\\"):
         return f"path '{path}' names another host: a path is relative to the connection's base_url"
     scheme_end = head.find(":")
-    if scheme_end > 0 and "/" not in head[:scheme_end] and head[:scheme_end].replace("+", "").replace(".", "").replace("-", "").isalnum():
+    if (
+        scheme_end > 0
+        and "/" not in head[:scheme_end]
+        and head[:scheme_end].replace("+", "").replace(".", "").replace("-", "").isalnum()
+    ):
         return f"path '{path}' names a scheme: a path is relative to the connection's base_url"
     if any(seg == ".." for seg in head.split("/")):
         return f"path '{path}' climbs out of the base_url with '..'"

@@ -155,9 +155,9 @@ def _customers() -> dict[str, Customer]:
         ("repeat@demo.shop", "Emma Wilson", "+353 86 555 0123"),
         ("multiparcel@demo.shop", "Liam O'Connor", "+1 312 555 0188"),
         ("active@demo.shop", "Noah Fischer", "+49 160 9876 5432"),
-        ("paused@demo.shop", "Mia Kowalski", "+48 601 234 567"),
+        ("paused@demo.shop", "Mia Kowalski", "+48 601 482 905"),
         ("cancelled-sub@demo.shop", "Ethan Brooks", "+1 617 555 0133"),
-        ("refunded@demo.shop", "Ava Martinez", "+34 612 345 678"),
+        ("refunded@demo.shop", "Ava Martinez", "+34 612 908 771"),
     ]
     return {
         email: Customer(f"CUS-{i:03d}", email, name, phone)

@@ -52,7 +52,8 @@ def _add(parent: etree._Element, name: str, text: str | None = None) -> etree._E
 
 
 def _serialize(env: etree._Element) -> bytes:
-    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    data: bytes = etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    return data
 
 
 def fault_envelope(f: _Fault) -> bytes:

@@ -14,12 +14,13 @@ from datetime import date, datetime
 from functools import cache
 from inspect import isawaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLError,
+    GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
@@ -51,7 +52,7 @@ def _snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
 
-def _field_resolver(source: Any, info: GraphQLResolveInfo, **_: Any) -> Any:
+def _field_resolver(source: Any, info: GraphQLResolveInfo[Any], **_: Any) -> Any:
     # The schema is camelCase, the dataclasses snake_case: map the name, read the attribute.
     return getattr(source, _snake(info.field_name), None)
 
@@ -59,7 +60,7 @@ def _field_resolver(source: Any, info: GraphQLResolveInfo, **_: Any) -> Any:
 def _business(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A ShopError becomes a GraphQL error with a stable `extensions.code`."""
 
-    def resolve(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    def resolve(source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
         try:
             return fn(info.context, **args)
         except ShopError as e:
@@ -120,7 +121,7 @@ def _install_scalar(
 
 
 def _customer_subscriptions(
-    customer: Customer, info: GraphQLResolveInfo, status: str | None = None
+    customer: Customer, info: GraphQLResolveInfo[Any], status: str | None = None
 ) -> list[Any]:
     store: Store = info.context
     subs = store.subscriptions_of(customer)
@@ -152,7 +153,8 @@ def schema() -> GraphQLSchema:
     }
     for name, fn in mutations.items():
         mutation.fields[name].resolve = _business(fn)
-    built.type_map["Customer"].fields["subscriptions"].resolve = _customer_subscriptions  # type: ignore[union-attr]
+    customer = cast(GraphQLObjectType, built.type_map["Customer"])
+    customer.fields["subscriptions"].resolve = _customer_subscriptions
     return built
 
 
@@ -200,7 +202,7 @@ async def run(store: Store, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     if isawaitable(result):
         result = await result
     assert isinstance(result, ExecutionResult)
-    return 200, result.formatted
+    return 200, dict(result.formatted)
 
 
 def graphql_routes(state: ShopState) -> list[BaseRoute]:
@@ -210,11 +212,16 @@ def graphql_routes(state: ShopState) -> list[BaseRoute]:
         body = {"errors": [{"message": message, "extensions": {"code": code}}]}
         return JSONResponse(body, status_code=status)
 
+    def gateway(status: int, error: str, message: str) -> JSONResponse:
+        # Not GraphQL-shaped on purpose, like an API gateway's answer: clients such as gql
+        # then surface the HTTP status (401, 503) instead of a GraphQL error without one.
+        return JSONResponse({"error": error, "message": message}, status_code=status)
+
     async def endpoint(request: Request) -> Response:
         if "graphql" in state.down:
-            return err(503, "the subscriptions API is temporarily down", "SERVICE_UNAVAILABLE")
+            return gateway(503, "service_unavailable", "the subscriptions API is temporarily down")
         if not check_key(request.headers.get("x-api-key"), key):
-            return err(401, "missing or invalid X-API-Key", "UNAUTHENTICATED")
+            return gateway(401, "unauthorized", "missing or invalid X-API-Key")
         await state.delay("graphql")
         if request.method != "POST":
             return err(405, "POST a JSON body {query, variables, operationName}", "BAD_REQUEST")

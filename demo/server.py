@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Coroutine
 from datetime import datetime
@@ -114,19 +115,17 @@ class DemoShop:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def _run(self, started: threading.Event) -> None:
+    def _run(self, sock: socket.socket, started: threading.Event) -> None:
         async def main() -> None:
-            task = asyncio.create_task(self._server.serve())
+            task = asyncio.create_task(self._server.serve(sockets=[sock]))
             while not self._server.started and not task.done():
                 await asyncio.sleep(0.005)
-            if self._server.started:
-                self.port = self._server.servers[0].sockets[0].getsockname()[1]
             started.set()
             await task
 
         try:
             _run_loop(self._server, main())
-        except BaseException as e:  # SystemExit from uvicorn when the port is taken
+        except BaseException as e:  # reported by start(); the thread just ends
             self._error = e
         finally:
             started.set()
@@ -134,16 +133,18 @@ class DemoShop:
     def start(self) -> DemoShop:
         if self._thread is not None:
             raise RuntimeError("this DemoShop was already started")
+        sock = bind_socket(self.host, self.port)  # binding here: port 0 is known at once
+        self.port = sock.getsockname()[1]
         started = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(started,), name=f"demo-shop-{id(self):x}", daemon=True
+            target=self._run, args=(sock, started), name=f"demo-shop-{self.port}", daemon=True
         )
         self._thread.start()
         if not started.wait(START_TIMEOUT) or not self._server.started:
             self.stop()
-            raise RuntimeError(f"the Demo Shop did not start on {self.host}:{self.port}") from (
-                self._error
-            )
+            sock.close()
+            msg = f"the Demo Shop did not start on {self.host}:{self.port}"
+            raise RuntimeError(msg) from self._error
         return self
 
     def stop(self) -> None:
@@ -188,19 +189,34 @@ def banner(shop_base: str, config: DemoConfig) -> str:
     )
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A bound socket; uvicorn listens on it. A taken port is a plain RuntimeError here,
+    rather than uvicorn's sys.exit() from inside the server's thread."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise RuntimeError(f"the Demo Shop did not start on {host}:{port}: {e}") from e
+    return sock
+
+
 def serve(
     host: str = "127.0.0.1", port: int = DEFAULT_PORT, config: DemoConfig | None = None
 ) -> None:
     """Serve until Ctrl+C / SIGTERM, in the calling (main) thread."""
     config = config or DemoConfig()
     server = uvicorn.Server(_config(create_app(config), host, port))
+    sock = bind_socket(host, port)
+    bound = sock.getsockname()[1]
 
     async def main() -> None:
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():
             await asyncio.sleep(0.01)
         if server.started:
-            bound = server.servers[0].sockets[0].getsockname()[1]
             shown = f"[{host}]" if ":" in host else host
             print(banner(f"http://{shown}:{bound}", config), flush=True)
         await task

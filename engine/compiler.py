@@ -91,7 +91,10 @@ class FlowCompiler:
             if step.id is None:
                 continue
             if step.id in ids:
-                self.problem(("steps", i, "id"), f"duplicate step id '{step.id}' (first at step {ids[step.id] + 1})")
+                self.problem(
+                    ("steps", i, "id"),
+                    f"duplicate step id '{step.id}' (first at step {ids[step.id] + 1})",
+                )
             else:
                 ids[step.id] = i
         return ids
@@ -135,13 +138,19 @@ class FlowCompiler:
                 hint = did_you_mean(name, self.variables)
                 self.problem(loc, f"undefined variable '{name}'{hint}", offset=offset)
 
-    def compile_fields(self, fields: Mapping[str, Any], loc: Loc, namespaces: Mapping[str, str]) -> tuple[CompiledField, ...]:
+    def compile_fields(
+        self, fields: Mapping[str, Any], loc: Loc, namespaces: Mapping[str, str]
+    ) -> tuple[CompiledField, ...]:
         out = []
         for name, spec in fields.items():
             try:
                 out.append(compile_field(name, spec, namespaces))
             except ExpressionSyntaxError as exc:
-                field_loc = (*loc, name) if isinstance(spec, str) else (*loc, name, "xpath" if spec.xpath else "path")
+                field_loc = (
+                    (*loc, name)
+                    if isinstance(spec, str)
+                    else (*loc, name, "xpath" if spec.xpath else "path")
+                )
                 self.problem(field_loc, exc.message, offset=exc.offset)
         return tuple(out)
 
@@ -170,7 +179,9 @@ class FlowCompiler:
             self.problem(loc, f"a step has at most one verb; this one has {' and '.join(verbs)}")
         verb = verbs[0] if verbs else "jump"
         if verb == "jump" and m.next is None:
-            self.problem(loc, "this step does nothing: give it a verb (call, flow, set, ...) or a 'next'")
+            self.problem(
+                loc, "this step does nothing: give it a verb (call, flow, set, ...) or a 'next'"
+            )
         self._check_modifiers(m, verb, loc)
         next_index = self.target(m.next, (*loc, "next")) if m.next is not None else i + 1
         step = Step(index=i, id=m.id, verb=verb, line=line, next=next_index)
@@ -213,25 +224,39 @@ class FlowCompiler:
         outputs = self.flow.outputs
         for key in m.return_:
             if key not in outputs:
-                self.problem((*loc, "return", key), f"'{key}' is not an output of this flow{did_you_mean(key, outputs)}", key=True)
-        step.items = tuple((k, self.compile_text(v, (*loc, "return", k))) for k, v in m.return_.items())
+                self.problem(
+                    (*loc, "return", key),
+                    f"'{key}' is not an output of this flow{did_you_mean(key, outputs)}",
+                    key=True,
+                )
+        step.items = tuple(
+            (k, self.compile_text(v, (*loc, "return", k))) for k, v in m.return_.items()
+        )
 
     def _verb_switch(self, step: Step, m: StepModel, loc: Loc) -> None:
         assert m.switch is not None
         cases = []
         for j, case in enumerate(m.switch):
             cloc = (*loc, "switch", j)
-            cond = self.compile_text(case.if_, (*cloc, "if"), kind="expression") if case.if_ is not None else None
+            cond = (
+                self.compile_text(case.if_, (*cloc, "if"), kind="expression")
+                if case.if_ is not None
+                else None
+            )
             cases.append((cond, self.target(case.next, (*cloc, "next"))))
         step.cases = tuple(cases)
 
     def _verb_extract(self, step: Step, m: StepModel, loc: Loc) -> None:
         assert m.extract is not None
         if m.extract.from_ is None:
-            self.problem((*loc, "extract"), "an 'extract' step needs 'from:' (the value to extract from)")
+            self.problem(
+                (*loc, "extract"), "an 'extract' step needs 'from:' (the value to extract from)"
+            )
         else:
             step.source = self.compile_text(m.extract.from_, (*loc, "extract", "from"))
-        step.fields = self.compile_fields(m.extract.fields, (*loc, "extract", "fields"), self.all_namespaces)
+        step.fields = self.compile_fields(
+            m.extract.fields, (*loc, "extract", "fields"), self.all_namespaces
+        )
 
     def _verb_call(self, step: Step, m: StepModel, loc: Loc) -> None:
         assert m.call is not None
@@ -243,7 +268,9 @@ class FlowCompiler:
             self.problem((*loc, "call"), f"unknown action '{m.call}'{hint}")
         else:
             step.action = spec
-            self._check_signature(spec.name, spec.params, spec.required, spec.accepts_any, args, loc)
+            self._check_signature(
+                spec.name, spec.params, spec.required, spec.accepts_any, args, loc
+            )
         connection = args.get("connection")
         conn_model = None
         if isinstance(connection, str) and "{" not in connection:
@@ -253,17 +280,31 @@ class FlowCompiler:
                 pass  # the connection is invalid and already reported
             elif conn_model is None:
                 hint = did_you_mean(connection, self.connections)
-                self.problem((*loc, "with", "connection"), f"unknown connection '{connection}'{hint}")
-            elif spec is not None and spec.connection_type and conn_model.type != spec.connection_type:
+                self.problem(
+                    (*loc, "with", "connection"), f"unknown connection '{connection}'{hint}"
+                )
+            elif (
+                spec is not None
+                and spec.connection_type
+                and conn_model.type != spec.connection_type
+            ):
                 self.problem(
                     (*loc, "with", "connection"),
-                    f"action '{spec.name}' needs a {spec.connection_type} connection; '{connection}' is {conn_model.type}",
+                    f"action '{spec.name}' needs a {spec.connection_type} connection;"
+                    f" '{connection}' is {conn_model.type}",
                 )
         if spec is not None and spec.check is not None:
             for key, message in spec.check(args, conn_model):
                 self.problem((*loc, "with", key), message)
         step.args = tuple(
-            (k, self.compile_text(v, (*loc, "with", k), kind="path" if k == "path" and isinstance(v, str) else "value"))
+            (
+                k,
+                self.compile_text(
+                    v,
+                    (*loc, "with", k),
+                    kind="path" if k == "path" and isinstance(v, str) else "value",
+                ),
+            )
             for k, v in args.items()
         )
         retry = m.retry or (conn_model.retry if conn_model is not None else None)
@@ -274,7 +315,9 @@ class FlowCompiler:
         if m.extract is not None:
             self._extract_modifier(step, m, loc, namespaces)
 
-    def _extract_modifier(self, step: Step, m: StepModel, loc: Loc, namespaces: Mapping[str, str]) -> None:
+    def _extract_modifier(
+        self, step: Step, m: StepModel, loc: Loc, namespaces: Mapping[str, str]
+    ) -> None:
         assert m.extract is not None
         if m.extract.from_ is not None:
             step.source = self.compile_text(m.extract.from_, (*loc, "extract", "from"))
@@ -287,11 +330,15 @@ class FlowCompiler:
         args = m.with_ or {}
         sub = self.flows.get(m.flow)
         if sub is None:
-            self.problem((*loc, "flow"), f"unknown flow '{m.flow}'{did_you_mean(m.flow, self.flows)}")
+            self.problem(
+                (*loc, "flow"), f"unknown flow '{m.flow}'{did_you_mean(m.flow, self.flows)}"
+            )
         else:
             inputs = sub.model.inputs
             required = frozenset(n for n, s in inputs.items() if s.required and s.default is None)
-            self._check_signature(f"flow '{m.flow}'", inputs, required, False, args, loc, what="input")
+            self._check_signature(
+                f"flow '{m.flow}'", inputs, required, False, args, loc, what="input"
+            )
         step.args = tuple((k, self.compile_text(v, (*loc, "with", k))) for k, v in args.items())
         step.retry = Retry.from_spec(m.retry)
         if m.extract is not None:
@@ -312,20 +359,31 @@ class FlowCompiler:
             for key in args:
                 if key not in params:
                     hint = did_you_mean(key, params)
-                    self.problem((*loc, "with", key), f"{label} has no {what} '{key}'{hint}", key=True)
+                    self.problem(
+                        (*loc, "with", key), f"{label} has no {what} '{key}'{hint}", key=True
+                    )
         missing = sorted(required - set(args))
         if missing:
-            where = (*loc, "with") if "with" in self._keys(loc) else (*loc, "call" if what == "argument" else "flow")
-            self.problem(where, f"{label} needs {what} {', '.join(repr(n) for n in missing)} in 'with'")
+            where = (
+                (*loc, "with")
+                if "with" in self._keys(loc)
+                else (*loc, "call" if what == "argument" else "flow")
+            )
+            self.problem(
+                where, f"{label} needs {what} {', '.join(repr(n) for n in missing)} in 'with'"
+            )
 
     def _keys(self, loc: Loc) -> set[str]:
-        return {k[len(loc)] for k in self.src.keys if len(k) == len(loc) + 1 and k[: len(loc)] == loc}  # type: ignore[misc]
+        return {
+            k[len(loc)] for k in self.src.keys if len(k) == len(loc) + 1 and k[: len(loc)] == loc
+        }  # type: ignore[misc]
 
 
 def check_cycles(flows: Mapping[str, LoadedFlow], problems: list[Problem]) -> None:
     """A sub-flow that reaches itself again, through any chain, is a problem at its step."""
     calls: dict[str, list[tuple[str, int]]] = {
-        name: [(s.flow, i) for i, s in enumerate(lf.model.steps) if s.flow is not None] for name, lf in flows.items()
+        name: [(s.flow, i) for i, s in enumerate(lf.model.steps) if s.flow is not None]
+        for name, lf in flows.items()
     }
     state: dict[str, int] = {}  # 1 = on the stack, 2 = done
     stack: list[str] = []
@@ -338,7 +396,9 @@ def check_cycles(flows: Mapping[str, LoadedFlow], problems: list[Problem]) -> No
                 continue
             if state.get(callee) == 1:
                 chain = " -> ".join([*stack[stack.index(callee) :], callee])
-                problems.append(flows[name].source.problem(("steps", index, "flow"), f"sub-flow cycle: {chain}"))
+                problems.append(
+                    flows[name].source.problem(("steps", index, "flow"), f"sub-flow cycle: {chain}")
+                )
             elif state.get(callee) is None:
                 visit(callee)
         stack.pop()

@@ -32,7 +32,17 @@ class ActionContext:
     runner can tell a write whose answer never came (``outcome: unknown``) from one never sent.
     """
 
-    __slots__ = ("_connections", "dry_run", "idempotency_key", "log", "run_id", "sent", "step", "timeout", "write")
+    __slots__ = (
+        "_connections",
+        "dry_run",
+        "idempotency_key",
+        "log",
+        "run_id",
+        "sent",
+        "step",
+        "timeout",
+        "write",
+    )
 
     def __init__(
         self,

@@ -55,9 +55,12 @@ class _CappedSandbox(ImmutableSandboxedEnvironment):
             return operator.pow(left, right)
         if isinstance(left, int) and isinstance(right, str | list | tuple):
             left, right = right, left
-        if isinstance(left, str | list | tuple) and isinstance(right, int):
-            if len(left) * right > MAX_REPEAT_LEN:
-                raise SecurityError(f"repetition would make more than {MAX_REPEAT_LEN} items")
+        if (
+            isinstance(left, str | list | tuple)
+            and isinstance(right, int)
+            and len(left) * right > MAX_REPEAT_LEN
+        ):
+            raise SecurityError(f"repetition would make more than {MAX_REPEAT_LEN} items")
         return operator.mul(left, right)
 
 
@@ -107,7 +110,9 @@ class Expressions:
     """The one sandboxed Jinja environment of a project, and its compilers."""
 
     def __init__(self) -> None:
-        env = _CappedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        env = _CappedSandbox(
+            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
         env.filters.update(normalize_phone=normalize_phone, date=date_filter, money=money)
         self.env = env
         # Names an expression may use without defining them.
@@ -133,7 +138,9 @@ class Expressions:
             try:
                 return self.expression(expr)
             except ExpressionSyntaxError as exc:
-                raise ExpressionSyntaxError(exc.message, exc.offset + single.start("expr")) from None
+                raise ExpressionSyntaxError(
+                    exc.message, exc.offset + single.start("expr")
+                ) from None
         template = self._compile(self._parse_template(source), source)
         return _template_callable(self.env, template.root_render_func, source)
 
@@ -241,7 +248,10 @@ def _error_offset(parse: Callable[[str], Any], source: str) -> int:
     contains the mistake at its last character. Only run on errors, so its cost is moot.
     """
     for length in range(1, len(source) + 1):
-        if length < len(source) and (source[length - 1] + source[length]).replace("_", "a").isalnum():
+        if (
+            length < len(source)
+            and (source[length - 1] + source[length]).replace("_", "a").isalnum()
+        ):
             continue  # a cut inside a word is a different word, not the author's mistake
         try:
             parse(source[:length])
@@ -276,7 +286,9 @@ def _fail(source: str, exc: Exception) -> StepError:
     return StepError("expression", f"{exc} (in {source.strip()!r})")
 
 
-def _expression_callable(env: Any, root: Callable[[Context], Iterator[str]], source: str) -> Compiled:
+def _expression_callable(
+    env: Any, root: Callable[[Context], Iterator[str]], source: str
+) -> Compiled:
     def evaluate(scope: dict[str, Any]) -> Any:
         ctx = Context(env, scope, None, {})
         try:
@@ -287,10 +299,18 @@ def _expression_callable(env: Any, root: Callable[[Context], Iterator[str]], sou
                 result._fail_with_undefined_error()
         except StepError:
             raise
-        except (UndefinedError, SecurityError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        except (
+            UndefinedError,
+            SecurityError,
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            LookupError,
+        ) as exc:
             raise _fail(source, exc) from None
         return result
 
+    evaluate.source = source  # type: ignore[attr-defined]
     return evaluate
 
 
@@ -299,7 +319,14 @@ def _template_callable(env: Any, root: Callable[[Context], Iterator[str]], sourc
         ctx = Context(env, scope, None, {})
         try:
             text = "".join(root(ctx))
-        except (UndefinedError, SecurityError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        except (
+            UndefinedError,
+            SecurityError,
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            LookupError,
+        ) as exc:
             raise _fail(source, exc) from None
         if len(text) > MAX_OUTPUT_CHARS:
             raise StepError("expression", f"template output is over {MAX_OUTPUT_CHARS} characters")

@@ -65,7 +65,9 @@ def compile_field(name: str, spec: str | FieldSpec, namespaces: Mapping[str, str
         source = spec.path if spec.path is not None else name
         get = _path_getter(source)
     mapping = {str(k): v for k, v in spec.map.items()} if spec.map is not None else None
-    return CompiledField(name, source, get, spec.type, mapping, spec.strict, spec.default, spec.required)
+    return CompiledField(
+        name, source, get, spec.type, mapping, spec.strict, spec.default, spec.required
+    )
 
 
 def extract(fields: tuple[CompiledField, ...], data: Any, xml: Any = None) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from engine.compiler import FlowCompiler, LoadedFlow, check_cycles, did_you_mean
 from engine.errors import Problem, ProjectError
 from engine.expressions import Expressions
-from pydantic import ValidationError
-
 from engine.model import Connection, Flow
 from engine.model import Step as StepModel
 from engine.plan import FlowPlan
@@ -19,6 +19,8 @@ from engine.registry import Registry, builtin_registry
 from engine.source import Loc, Source, display_path, load_yaml
 from engine.validation import validate
 
+# Stands in for a missing variable (already reported) so its connection is still checked.
+UNSET_ENV = "http://unset.invalid/{}"
 SECRET_KEYS = frozenset({"token", "password", "key", "client_secret", "refresh_token", "secret"})
 MAYBE_SECRET_KEYS = frozenset({"username", "client_id"})
 
@@ -45,7 +47,9 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
     project.registry = builtin_registry()
     problems.extend(project.registry.load_project_actions(root / "actions"))
     for name, lf in loaded.items():
-        compiler = FlowCompiler(lf, loaded, project.connections, project.registry, project.expressions, problems)
+        compiler = FlowCompiler(
+            lf, loaded, project.connections, project.registry, project.expressions, problems
+        )
         project.flows[name] = compiler.compile(lf.source.path)
     check_cycles(loaded, problems)
     for plan in project.flows.values():
@@ -60,16 +64,27 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
 def _load_flows(folder: Path, problems: list[Problem]) -> dict[str, LoadedFlow]:
     flows: dict[str, LoadedFlow] = {}
     if not folder.is_dir():
-        problems.append(Problem(display_path(folder), 1, 1, "no flows/ folder: a project keeps its flows in flows/*.yaml"))
+        problems.append(
+            Problem(
+                display_path(folder),
+                1,
+                1,
+                "no flows/ folder: a project keeps its flows in flows/*.yaml",
+            )
+        )
         return flows
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         data, source = load_yaml(path, problems)
         if data is None:
             if not any(p.path == source.path for p in problems):
-                problems.append(Problem(source.path, 1, 1, "the file is empty: a flow needs a name and steps"))
+                problems.append(
+                    Problem(source.path, 1, 1, "the file is empty: a flow needs a name and steps")
+                )
             continue
         if not isinstance(data, dict):
-            problems.append(source.problem((), "a flow file is a mapping with name, inputs, outputs and steps"))
+            problems.append(
+                source.problem((), "a flow file is a mapping with name, inputs, outputs and steps")
+            )
             continue
         model, found = validate(Flow, data, source)
         problems.extend(found)
@@ -82,7 +97,9 @@ def _load_flows(folder: Path, problems: list[Problem]) -> dict[str, LoadedFlow]:
                 continue
         if model.name in flows:
             first = flows[model.name].source.path
-            problems.append(source.problem(("name",), f"flow name '{model.name}' is already used by {first}"))
+            problems.append(
+                source.problem(("name",), f"flow name '{model.name}' is already used by {first}")
+            )
             continue
         flows[model.name] = LoadedFlow(model, source, broken, names, partial)
     return flows
@@ -130,9 +147,10 @@ def _step_without_bad_keys(raw: Any, verbs: set[str]) -> StepModel | None:
         if bad & verbs or not bad:
             return None
         try:
-            return StepModel.model_validate({k: v for k, v in raw.items() if k not in bad})
+            step = StepModel.model_validate({k: v for k, v in raw.items() if k not in bad})
         except ValidationError:
             return None
+        return step if step.verbs() or step.next is not None else None
 
 
 def _names_defined(raw: Any) -> set[str]:
@@ -159,7 +177,9 @@ def _load_connections(path: Path, env: Any, problems: list[Problem]) -> dict[str
     if data is None:
         return {}
     if not isinstance(data, dict):
-        problems.append(source.problem((), "connections.yaml maps connection names to their settings"))
+        problems.append(
+            source.problem((), "connections.yaml maps connection names to their settings")
+        )
         return {}
     out: dict[str, Connection] = {}
     for name, raw in data.items():
@@ -190,19 +210,28 @@ def _resolve_env(value: Any, loc: Loc, source: Source, env: Any, problems: list[
             if "default" in value:
                 return value["default"]
             problems.append(source.problem(loc, f"environment variable '{name}' is not set"))
-            return None
+            return UNSET_ENV.format(name)
         return {k: _resolve_env(v, (*loc, k), source, env, problems) for k, v in value.items()}
     if isinstance(value, list):
         return [_resolve_env(v, (*loc, i), source, env, problems) for i, v in enumerate(value)]
     if isinstance(value, str) and len(loc) >= 3 and loc[-2] == "auth" and loc[-1] in SECRET_KEYS:
-        problems.append(source.problem(loc, f"'{loc[-1]}' is a secret: write {{env: NAME}} or {{file: PATH}}, never the value"))
+        problems.append(
+            source.problem(
+                loc,
+                f"'{loc[-1]}' is a secret: write {{env: NAME}} or {{file: PATH}}, never the value",
+            )
+        )
         return {"env": "__literal__"}
     return value
 
 
-def _check_secret(ref: dict[str, Any], loc: Loc, source: Source, env: Any, problems: list[Problem]) -> None:
+def _check_secret(
+    ref: dict[str, Any], loc: Loc, source: Source, env: Any, problems: list[Problem]
+) -> None:
     if "default" in ref:
-        problems.append(source.problem((*loc, "default"), "a secret has no default: set the variable", key=True))
+        problems.append(
+            source.problem((*loc, "default"), "a secret has no default: set the variable", key=True)
+        )
     if "env" in ref and ref["env"] not in env:
         problems.append(source.problem(loc, f"environment variable '{ref['env']}' is not set"))
     if "file" in ref:
@@ -219,7 +248,11 @@ def _check_urls(conn: Connection, name: str, source: Source) -> list[Problem]:
     problems = []
     for key in ("base_url", "url", "wsdl"):
         value = getattr(conn, key)
-        if value is None or (key == "wsdl" and "://" not in value):
+        if (
+            value is None
+            or (key == "wsdl" and "://" not in value)
+            or value.startswith(UNSET_ENV[:20])
+        ):
             continue
         message = url_problem(value, allow_insecure_http=conn.allow_insecure_http)
         if message:

@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 TYPE_NAMES = ("string", "integer", "number", "boolean", "date", "datetime", "list", "object", "any")
-TypeName = Literal["string", "integer", "number", "boolean", "date", "datetime", "list", "object", "any"]
+TypeName = Literal[
+    "string", "integer", "number", "boolean", "date", "datetime", "list", "object", "any"
+]
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
 ACTION_NAME_RE = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
@@ -70,8 +72,8 @@ class RetrySpec(Strict):
     attempts: int = Field(default=1, ge=1, le=10)
     backoff: Duration = 0.2
     max_backoff: Duration = 5.0
-    on: list[Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]] = Field(
-        default_factory=lambda: ["connect", "timeout", "429", "5xx"]
+    on: list[Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]] = (
+        Field(default_factory=lambda: ["connect", "timeout", "429", "5xx"])
     )
 
     @model_validator(mode="after")
@@ -80,7 +82,9 @@ class RetrySpec(Strict):
 
         for item in self.on:
             if not (item in ERROR_KINDS or item == "5xx" or (item.isdigit() and len(item) == 3)):
-                raise ValueError(f"retry 'on' takes error kinds, status codes and 5xx, not {item!r}")
+                raise ValueError(
+                    f"retry 'on' takes error kinds, status codes and 5xx, not {item!r}"
+                )
         return self
 
 

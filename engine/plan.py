@@ -39,7 +39,14 @@ class Retry:
                 statuses.add(int(item))
             else:
                 kinds.add(item)
-        return cls(spec.attempts, spec.backoff, spec.max_backoff, frozenset(kinds), frozenset(statuses), any_5xx)
+        return cls(
+            spec.attempts,
+            spec.backoff,
+            spec.max_backoff,
+            frozenset(kinds),
+            frozenset(statuses),
+            any_5xx,
+        )
 
     def matches(self, kind: str, status: int | None) -> bool:
         if status is not None and (status in self.statuses or (self.any_5xx and status >= 500)):

@@ -51,10 +51,17 @@ class Project:
     ) -> RunResult:
         """Run ``flow``; UsageError for an unknown flow or bad inputs, else the RunResult."""
         return await run_plan(
-            self.flow(flow), inputs or {}, self.connections, deadline=deadline, dry_run=dry_run, run_id=run_id
+            self.flow(flow),
+            inputs or {},
+            self.connections,
+            deadline=deadline,
+            dry_run=dry_run,
+            run_id=run_id,
         )
 
-    def run_sync(self, flow: str, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> RunResult:
+    def run_sync(
+        self, flow: str, inputs: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> RunResult:
         """``run`` for code without an event loop."""
 
         async def once() -> RunResult:

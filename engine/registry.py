@@ -27,7 +27,14 @@ from engine.errors import Problem
 ActionCheck = Callable[[dict[str, Any], Any], Iterable[tuple[str, str]]]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _TAG = "__csflow_action__"
-_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "object"}
+_TYPES = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    list: "list",
+    dict: "object",
+}
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,9 @@ def spec_for(func: Callable[..., Any]) -> ActionSpec:
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError) as exc:
-        raise RegistrationError(f"action '{tag.name}' ({origin}): cannot read its signature: {exc}") from None
+        raise RegistrationError(
+            f"action '{tag.name}' ({origin}): cannot read its signature: {exc}"
+        ) from None
     try:
         hints = typing.get_type_hints(func)
     except Exception:
@@ -106,13 +115,16 @@ def spec_for(func: Callable[..., Any]) -> ActionSpec:
     for p in sig.parameters.values():
         if p.name == "ctx":
             if p.kind is not inspect.Parameter.KEYWORD_ONLY:
-                raise RegistrationError(f"action '{tag.name}' ({origin}): 'ctx' must be keyword-only (*, ctx)")
+                raise RegistrationError(
+                    f"action '{tag.name}' ({origin}): 'ctx' must be keyword-only (*, ctx)"
+                )
             takes_ctx = True
         elif p.kind is inspect.Parameter.VAR_KEYWORD:
             accepts_any = True
         elif p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.POSITIONAL_ONLY):
             raise RegistrationError(
-                f"action '{tag.name}' ({origin}): parameter '{p.name}' cannot be given by name from 'with:'"
+                f"action '{tag.name}' ({origin}): parameter '{p.name}'"
+                " cannot be given by name from 'with:'"
             )
         else:
             params[p.name] = p
@@ -148,7 +160,9 @@ class Registry:
         spec = spec_for(func)
         other = self.actions.get(spec.name)
         if other is not None and other.func is not func:
-            raise RegistrationError(f"action '{spec.name}' is defined twice: {other.origin} and {spec.origin}")
+            raise RegistrationError(
+                f"action '{spec.name}' is defined twice: {other.origin} and {spec.origin}"
+            )
         self.actions[spec.name] = spec
         return spec
 
@@ -169,11 +183,15 @@ class Registry:
             try:
                 module = _import_file(f"{prefix}.{path.stem}", path)
             except SyntaxError as exc:
-                problems.append(Problem(shown, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}"))
+                problems.append(
+                    Problem(shown, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}")
+                )
                 continue
             except Exception as exc:
                 line = _line_in(exc, path)
-                problems.append(Problem(shown, line, 1, f"importing failed: {type(exc).__name__}: {exc}"))
+                problems.append(
+                    Problem(shown, line, 1, f"importing failed: {type(exc).__name__}: {exc}")
+                )
                 continue
             for func in tagged(module):
                 try:

@@ -36,9 +36,20 @@ class _Failed(Exception):
 
 
 class _Run:
-    __slots__ = ("connections", "count", "deadline_at", "dry_run", "loop", "records", "reply", "run_id")
+    __slots__ = (
+        "connections",
+        "count",
+        "deadline_at",
+        "dry_run",
+        "loop",
+        "records",
+        "reply",
+        "run_id",
+    )
 
-    def __init__(self, connections: ConnectionOpener, deadline: float, run_id: str, dry_run: bool) -> None:
+    def __init__(
+        self, connections: ConnectionOpener, deadline: float, run_id: str, dry_run: bool
+    ) -> None:
         self.loop = asyncio.get_running_loop()
         self.connections = connections
         self.deadline_at = self.loop.time() + deadline
@@ -57,6 +68,8 @@ def check_inputs(plan: FlowPlan, inputs: Mapping[str, Any]) -> dict[str, Any]:
             problems.append(f"unknown input '{name}'{did_you_mean(name, plan.inputs)}")
     for name, spec in plan.inputs.items():
         value = inputs.get(name)
+        if isinstance(value, str):
+            value = value.strip()  # customers type spaces around what they paste
         if value is None or value == "":
             if spec.required and spec.default is None:
                 problems.append(f"missing input '{name}' ({spec.type})")
@@ -99,13 +112,19 @@ async def run_plan(
         result.status, result.error = "failed", {**failed.error.as_dict(), "step": failed.step}
     except TimeoutError:
         result.status = "failed"
-        result.error = {"kind": "deadline", "message": f"the run passed its deadline of {deadline:g}s", "step": None}
+        result.error = {
+            "kind": "deadline",
+            "message": f"the run passed its deadline of {deadline:g}s",
+            "step": None,
+        }
     result.reply = run.reply
     result.duration_ms = (perf_counter() - started) * 1000
     return result
 
 
-async def _execute(run: _Run, plan: FlowPlan, values: dict[str, Any], prefix: str, now: dt.datetime) -> dict[str, Any]:
+async def _execute(
+    run: _Run, plan: FlowPlan, values: dict[str, Any], prefix: str, now: dt.datetime
+) -> dict[str, Any]:
     scope = dict(plan.base_scope)
     scope.update(values)
     visible: dict[str, Any] = {}
@@ -120,7 +139,9 @@ async def _execute(run: _Run, plan: FlowPlan, values: dict[str, Any], prefix: st
         run.count += 1
         label = prefix + step.id if step.id else None
         if run.count > MAX_STEPS:
-            raise _Failed(StepError("step_limit", f"the run took more than {MAX_STEPS} steps"), label)
+            raise _Failed(
+                StepError("step_limit", f"the run took more than {MAX_STEPS} steps"), label
+            )
         started = perf_counter()
         record: StepRecord | None = None
         try:
@@ -190,9 +211,14 @@ def _outputs(plan: FlowPlan, scope: dict[str, Any], returned: dict[str, Any]) ->
         except CoercionError as exc:
             raise _Failed(StepError("validation", f"output '{name}': {exc}"), None) from None
         if value is None and spec.required:
-            raise _Failed(StepError("validation", f"output '{name}' is required but was not set"), None)
+            raise _Failed(
+                StepError("validation", f"output '{name}' is required but was not set"), None
+            )
         if value is not None and spec.enum is not None and value not in spec.enum:
-            raise _Failed(StepError("validation", f"output '{name}': {value!r} is not one of {spec.enum}"), None)
+            raise _Failed(
+                StepError("validation", f"output '{name}': {value!r} is not one of {spec.enum}"),
+                None,
+            )
         out[name] = value
     return out
 
@@ -209,7 +235,9 @@ def _visible(record: StepRecord, data: Any) -> dict[str, Any]:
     }
 
 
-async def _call(run: _Run, step: Step, scope: dict[str, Any], record: StepRecord, prefix: str) -> None:
+async def _call(
+    run: _Run, step: Step, scope: dict[str, Any], record: StepRecord, prefix: str
+) -> None:
     args = {name: value(scope) for name, value in step.args}
     if step.verb == "flow":
         record.flow = step.subflow
@@ -235,7 +263,9 @@ async def _call(run: _Run, step: Step, scope: dict[str, Any], record: StepRecord
         scope.update(extract(step.fields, source, xml if step.source is None else None))
 
 
-async def _subflow(run: _Run, step: Step, args: dict[str, Any], scope: dict[str, Any], prefix: str) -> Any:
+async def _subflow(
+    run: _Run, step: Step, args: dict[str, Any], scope: dict[str, Any], prefix: str
+) -> Any:
     sub = step.subplan
     assert sub is not None
     try:
@@ -248,11 +278,16 @@ async def _subflow(run: _Run, step: Step, args: dict[str, Any], scope: dict[str,
     except _Failed as failed:
         if failed.error.kind in _FINAL:
             raise failed.error from None
-        raise StepError("flow_failed", f"sub-flow '{sub.name}' failed: {failed.error.message}",
-                        details={"cause": failed.error.kind}) from None
+        raise StepError(
+            "flow_failed",
+            f"sub-flow '{sub.name}' failed: {failed.error.message}",
+            details={"cause": failed.error.kind},
+        ) from None
 
 
-async def _attempts(run: _Run, step: Step, args: dict[str, Any], scope: dict[str, Any], record: StepRecord) -> Any:
+async def _attempts(
+    run: _Run, step: Step, args: dict[str, Any], scope: dict[str, Any], record: StepRecord
+) -> Any:
     spec = step.action
     assert spec is not None
     try:
@@ -281,11 +316,17 @@ async def _attempts(run: _Run, step: Step, args: dict[str, Any], scope: dict[str
             if ctx.write and ctx.sent and err.kind == "timeout" and err.outcome is None:
                 err.outcome = "unknown"
             record.outcome = err.outcome
-            if retry is None or attempt >= retry.attempts or not retry.matches(err.kind, err.status):
+            if (
+                retry is None
+                or attempt >= retry.attempts
+                or not retry.matches(err.kind, err.status)
+            ):
                 raise
             if not err.retryable or (ctx.write and ctx.sent and key is None):
                 raise  # a write may have happened: retrying could do it twice
-            delay = min(retry.max_backoff, retry.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+            delay = min(retry.max_backoff, retry.backoff * 2 ** (attempt - 1)) * random.uniform(
+                0.5, 1.0
+            )
             if err.retry_after is not None:
                 delay = max(delay, err.retry_after)
             if run.loop.time() + delay >= run.deadline_at:
@@ -312,10 +353,16 @@ async def _once(run: _Run, step: Step, args: dict[str, Any], ctx: ActionContext)
         raise
     except TimeoutError:
         if limit >= run.deadline_at:
-            raise StepError("deadline", "the call was cut off by the run's deadline",
-                            outcome="unknown" if ctx.write and ctx.sent else None) from None
-        raise StepError("timeout", f"no answer within {step.timeout:g}s",
-                        outcome="unknown" if ctx.write and ctx.sent else None) from None
+            raise StepError(
+                "deadline",
+                "the call was cut off by the run's deadline",
+                outcome="unknown" if ctx.write and ctx.sent else None,
+            ) from None
+        raise StepError(
+            "timeout",
+            f"no answer within {step.timeout:g}s",
+            outcome="unknown" if ctx.write and ctx.sent else None,
+        ) from None
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a custom action raised: its message is the error

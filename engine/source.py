@@ -73,7 +73,9 @@ def load_yaml(path: Path, problems: list[Problem]) -> tuple[Any, Source]:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            problems.append(Problem(shown, 1, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}"))
+            problems.append(
+                Problem(shown, 1, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
+            )
             return None, source
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -126,14 +128,18 @@ class _Builder:
                 if not isinstance(key_node, yaml.ScalarNode):
                     m = key_node.start_mark
                     self.problems.append(
-                        Problem(self.source.path, m.line + 1, m.column + 1, "keys must be plain text")
+                        Problem(
+                            self.source.path, m.line + 1, m.column + 1, "keys must be plain text"
+                        )
                     )
                     continue
                 key = key_node.value
                 km = key_node.start_mark
                 if key in out:
                     self.problems.append(
-                        Problem(self.source.path, km.line + 1, km.column + 1, f"duplicate key '{key}'")
+                        Problem(
+                            self.source.path, km.line + 1, km.column + 1, f"duplicate key '{key}'"
+                        )
                     )
                 self.source.keys[(*loc, key)] = Mark(km.line + 1, km.column + 1)
                 out[key] = self.build(value_node, (*loc, key))

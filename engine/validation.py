@@ -13,10 +13,19 @@ from engine.errors import Problem
 from engine.source import Loc, Source
 
 # Errors that only say "this is not the shape I wanted" at a node whose deeper errors say why.
-_SHAPE = {"string_type", "model_type", "dict_type", "model_attributes_type", "list_type", "union_tag_invalid"}
+_SHAPE = {
+    "string_type",
+    "model_type",
+    "dict_type",
+    "model_attributes_type",
+    "list_type",
+    "union_tag_invalid",
+}
 
 
-def validate(model: type[BaseModel], data: Any, source: Source, base: Loc = ()) -> tuple[Any, list[Problem]]:
+def validate(
+    model: type[BaseModel], data: Any, source: Source, base: Loc = ()
+) -> tuple[Any, list[Problem]]:
     """``model`` validated from ``data``; problems instead of a ValidationError."""
     try:
         return model.model_validate(data), []
@@ -24,7 +33,9 @@ def validate(model: type[BaseModel], data: Any, source: Source, base: Loc = ()) 
         return None, describe(model, exc, data, source, base)
 
 
-def describe(model: type[BaseModel], exc: ValidationError, data: Any, source: Source, base: Loc) -> list[Problem]:
+def describe(
+    model: type[BaseModel], exc: ValidationError, data: Any, source: Source, base: Loc
+) -> list[Problem]:
     found: list[tuple[Loc, Problem]] = []
     for err in exc.errors(include_url=False):
         raw = tuple(err["loc"])
@@ -45,7 +56,9 @@ def _is_shape(problem: Problem) -> bool:
     return problem.message.startswith("\x00")
 
 
-def _problem(model: type[BaseModel], err: Any, raw: Loc, loc: Loc, source: Source, base: Loc) -> Problem:
+def _problem(
+    model: type[BaseModel], err: Any, raw: Loc, loc: Loc, source: Source, base: Loc
+) -> Problem:
     kind = err["type"]
     full = (*base, *loc)
     if kind == "extra_forbidden":
@@ -83,10 +96,9 @@ def _data_loc(data: Any, raw: Loc, *, keep_last: bool) -> Loc:
     node = data
     for i, part in enumerate(raw):
         last = i == len(raw) - 1
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             out.append(part)
             node = node[part]
         elif last and keep_last:
@@ -118,7 +130,9 @@ def _walk(tp: Any, loc: Loc) -> Any:
         for m in members:
             if isinstance(m, type) and issubclass(m, BaseModel):
                 tag = m.model_fields.get("type")
-                if m.__name__ == head or (tag is not None and typing.get_args(tag.annotation) == (head,)):
+                if m.__name__ == head or (
+                    tag is not None and typing.get_args(tag.annotation) == (head,)
+                ):
                     return _walk(m, loc[1:])
         for m in members:
             found = _walk(m, loc)

@@ -10,6 +10,12 @@ import pytest
 from demo import DemoShop
 
 
+def _client(s: DemoShop) -> httpx.Client:
+    return httpx.Client(
+        base_url=s.rest_url, headers={"Authorization": f"Bearer {s.token}"}, timeout=5
+    )
+
+
 @pytest.fixture(scope="module")
 def shop() -> Iterator[DemoShop]:
     """One server per module, for tests that only read."""
@@ -24,13 +30,14 @@ def fresh_shop() -> Iterator[DemoShop]:
         yield s
 
 
-def rest_client(s: DemoShop, token: str | None = None) -> httpx.Client:
-    return httpx.Client(
-        base_url=s.rest_url, headers={"Authorization": f"Bearer {token or s.token}"}, timeout=5
-    )
-
-
 @pytest.fixture(scope="module")
 def api(shop: DemoShop) -> Iterator[httpx.Client]:
-    with rest_client(shop) as client:
+    """REST client of the shared shop, authenticated, base URL .../api."""
+    with _client(shop) as client:
+        yield client
+
+
+@pytest.fixture
+def fresh_api(fresh_shop: DemoShop) -> Iterator[httpx.Client]:
+    with _client(fresh_shop) as client:
         yield client

@@ -1,0 +1,1 @@
+"""The ``csflow`` command line."""

@@ -1,0 +1,209 @@
+"""``csflow``: run, validate, graph, demo and demo-merchant (§8).
+
+Exit codes: 0 the run completed (or the project is valid), 1 the run failed, 2 a usage or
+project error. A broken project prints ``PATH:LINE:COL: message`` lines, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from cli.render import mermaid, show_run
+from engine import CsflowError, ProjectError, UsageError
+from engine.model import parse_duration
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+project_option = click.option(
+    "--project",
+    "-p",
+    "project_dir",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The project folder.",
+)
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(parse_duration(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Project and usage errors become messages and exit 2; nothing prints a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        err = Console(stderr=True, highlight=False)
+        try:
+            return func(*args, **kwargs)
+        except ProjectError as exc:
+            for problem in exc.problems:
+                click.echo(
+                    str(problem), err=True
+                )  # one line each, never wrapped: editors parse them
+            err.print(
+                f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found",
+                style="red",
+            )
+            sys.exit(EXIT_USAGE)
+        except UsageError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        except CsflowError as exc:
+            err.print(f"error: {exc}", markup=False, style="red")
+            sys.exit(EXIT_FAILED)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except (
+            Exception
+        ) as exc:  # a bug of ours: say so in one line, keep the trace for CSFLOW_DEBUG
+            if os.environ.get("CSFLOW_DEBUG"):
+                raise
+            click.echo(
+                f"internal error: {type(exc).__name__}: {exc} (set CSFLOW_DEBUG=1 for the trace)",
+                err=True,
+            )
+            sys.exit(3)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="csflow")
+def cli() -> None:
+    """csflow: customer-service flows over a merchant's REST, SOAP and GraphQL APIs."""
+
+
+def _load(project_dir: Path) -> Any:
+    from engine import Project
+
+    return Project.load(project_dir)
+
+
+def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    if inputs_json:
+        try:
+            loaded = json.loads(inputs_json)
+        except ValueError as exc:
+            raise UsageError(f"--inputs-json is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError("--inputs-json must be a JSON object")
+        inputs.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--input takes KEY=VALUE, got {pair!r}")
+        inputs[key.strip()] = value
+    return inputs
+
+
+@cli.command()
+@click.argument("flow")
+@click.option(
+    "--input", "-i", "pairs", multiple=True, metavar="KEY=VALUE", help="An input; repeat for more."
+)
+@click.option("--inputs-json", metavar="JSON", help="Inputs as one JSON object.")
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Print the RunResult as one JSON object.")
+@click.option(
+    "--deadline",
+    default="8s",
+    show_default=True,
+    callback=_duration,
+    help="The run's overall deadline.",
+)
+@guarded
+def run(
+    flow: str,
+    pairs: tuple[str, ...],
+    inputs_json: str | None,
+    project_dir: Path,
+    as_json: bool,
+    deadline: float,
+) -> None:
+    """Run FLOW once and show its reply, outputs and steps."""
+    inputs = parse_inputs(pairs, inputs_json)
+    project = _load(project_dir)
+    result = project.run_sync(flow, inputs, deadline=deadline)
+    if as_json:
+        click.echo(result.to_json())
+    else:
+        show_run(Console(highlight=False), result)
+    sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+@cli.command()
+@project_option
+@guarded
+def validate(project_dir: Path) -> None:
+    """Check every flow and connection of the project; list every problem."""
+    project = _load(project_dir)
+    n, c = len(project.flows), len(project.connection_models)
+    click.echo(f"{project_dir}: ok — {n} flow{'s' * (n != 1)}, {c} connection{'s' * (c != 1)}")
+
+
+@cli.command()
+@click.argument("flow")
+@project_option
+@guarded
+def graph(flow: str, project_dir: Path) -> None:
+    """Print FLOW as a Mermaid flowchart."""
+    project = _load(project_dir)
+    click.echo(mermaid(project.flow(flow)), nl=False)
+
+
+@cli.command()
+@click.option(
+    "--project",
+    "-p",
+    "project_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The project to run (default: the shipped flows).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per conversation.")
+@guarded
+def demo(project_dir: Path | None, as_json: bool) -> None:
+    """Start Demo Shop on loopback and run WISMO for one customer per case."""
+    from cli.demo import run_demo
+
+    sys.exit(run_demo(project_dir, as_json=as_json))
+
+
+@cli.command("demo-merchant")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8780, show_default=True, type=int)
+def demo_merchant(host: str, port: int) -> None:
+    """Serve Demo Shop (REST, SOAP ERP, GraphQL subscriptions) until interrupted."""
+    from demo.server import serve
+
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(host=host, port=port)
+
+
+def main() -> None:
+    if os.name != "nt":
+        asyncio.set_event_loop_policy(None)
+    cli(prog_name="csflow")
+
+
+if __name__ == "__main__":
+    main()

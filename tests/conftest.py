@@ -1,0 +1,34 @@
+"""Shared fixtures: Demo Shop on loopback, and the shipped project pointed at it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "flows"
+
+
+@pytest.fixture(scope="session")
+def demo_shop() -> Iterator[object]:
+    from demo.server import DemoShop
+
+    with DemoShop() as shop:
+        yield shop
+
+
+@pytest.fixture(scope="session")
+def shop_env(demo_shop: object) -> dict[str, str]:
+    return {**os.environ, **demo_shop.env()}  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def shipped(shop_env: dict[str, str]) -> AsyncIterator[object]:
+    from engine import Project
+
+    project = Project.load(SHIPPED, environ=shop_env)
+    yield project
+    await project.aclose()
