@@ -190,7 +190,7 @@ def demo(project_dir: Path | None, as_json: bool) -> None:
 
 @cli.command("demo-merchant")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8780, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=int)
 def demo_merchant(host: str, port: int) -> None:
     """Serve Demo Shop (REST, SOAP ERP, GraphQL subscriptions) until interrupted."""
     from demo.server import serve

@@ -373,10 +373,9 @@ class FlowCompiler:
                 where, f"{label} needs {what} {', '.join(repr(n) for n in missing)} in 'with'"
             )
 
-    def _keys(self, loc: Loc) -> set[str]:
-        return {
-            k[len(loc)] for k in self.src.keys if len(k) == len(loc) + 1 and k[: len(loc)] == loc
-        }  # type: ignore[misc]
+    def _keys(self, loc: Loc) -> set[str | int]:
+        n = len(loc)
+        return {k[n] for k in self.src.keys if len(k) == n + 1 and k[:n] == loc}
 
 
 def check_cycles(flows: Mapping[str, LoadedFlow], problems: list[Problem]) -> None:

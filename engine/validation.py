@@ -100,7 +100,7 @@ def _data_loc(data: Any, raw: Loc, *, keep_last: bool) -> Loc:
             isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         ):
             out.append(part)
-            node = node[part]
+            node = node[part]  # type: ignore[index]
         elif last and keep_last:
             out.append(part)
     return tuple(out)
