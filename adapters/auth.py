@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,25 +37,28 @@ class ApiKeyAuth(httpx.Auth):
         yield request
 
 
-def _text(value: Any, root: Path, redactor: Redactor) -> str:
+def _text(value: Any, root: Path, redactor: Redactor, environ: Mapping[str, str]) -> str:
     if isinstance(value, str):
         return value
-    secret = read_secret(value, root).reveal()
+    secret = read_secret(value, root, environ).reveal()
     redactor.add(secret)
     return secret
 
 
-def build_auth(spec: Any, root: Path, redactor: Redactor) -> httpx.Auth | None:
+def build_auth(
+    spec: Any, root: Path, redactor: Redactor, environ: Mapping[str, str]
+) -> httpx.Auth | None:
     """The httpx auth for a connection's ``auth`` model; every secret is added to ``redactor``."""
     kind = spec.type
     if kind == "none":
         return None
     if kind == "basic":
         return httpx.BasicAuth(
-            _text(spec.username, root, redactor), _text(spec.password, root, redactor)
+            _text(spec.username, root, redactor, environ),
+            _text(spec.password, root, redactor, environ),
         )
     if kind == "bearer":
-        return BearerAuth(_text(spec.token, root, redactor))
+        return BearerAuth(_text(spec.token, root, redactor, environ))
     if kind == "api_key":
-        return ApiKeyAuth(_text(spec.key, root, redactor), spec.header, spec.query)
+        return ApiKeyAuth(_text(spec.key, root, redactor, environ), spec.header, spec.query)
     raise UnsupportedAuth(f"auth type '{kind}' is not available in this version of csflow")

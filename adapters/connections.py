@@ -8,6 +8,7 @@ runs, one per event loop (``asyncio.run`` in ``run_sync`` starts a new loop each
 from __future__ import annotations
 
 import asyncio
+import os
 import contextlib
 import json as jsonlib
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ WRITE_METHODS = frozenset({"POST", "PATCH"})
 
 
 class Connection:
-    def __init__(self, name: str, model: Any, root: Path) -> None:
+    def __init__(self, name: str, model: Any, root: Path, environ: Mapping[str, str]) -> None:
         self.name = name
         self.model = model
         self.root = root
@@ -38,7 +39,7 @@ class Connection:
         self._auth: httpx.Auth | None = None
         self._auth_error: str | None = None
         try:
-            self._auth = build_auth(model.auth, root, self.redactor)
+            self._auth = build_auth(model.auth, root, self.redactor, environ)
         except UnsupportedAuth as exc:
             self._auth_error = str(exc)
         except OSError as exc:
@@ -130,6 +131,8 @@ class Connection:
             request = client.build_request(
                 method, path, params=_clean(params), headers=hdrs, content=content, timeout=timeout
             )
+            if ctx is not None:
+                ctx.sent = True  # from here on a cut-off write may have reached the server
             response = await client.send(request, stream=True)
         except StepError:
             raise
@@ -187,8 +190,15 @@ def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
 class Connections:
     """The project's connections by name: the engine's one handle on the adapters."""
 
-    def __init__(self, models: Mapping[str, Any], root: Path) -> None:
-        self._by_name = {name: Connection(name, model, root) for name, model in models.items()}
+    def __init__(
+        self, models: Mapping[str, Any], root: Path, environ: Mapping[str, str] | None = None
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._by_name = {
+            name: Connection(name, model, root, env)
+            for name, model in models.items()
+            if model is not None
+        }
 
     def get(self, name: str) -> Connection:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,11 @@ class SecretValue:
     __str__ = __repr__
 
 
-def read_secret(ref: Any, root: Path) -> SecretValue:
+def read_secret(ref: Any, root: Path, environ: Mapping[str, str] | None = None) -> SecretValue:
     """The value of ``{env: NAME}`` or ``{file: PATH}`` (a path relative to the project)."""
     env = getattr(ref, "env", None)
     if env is not None:
-        return SecretValue(os.environ.get(env, ""))
+        return SecretValue((os.environ if environ is None else environ).get(env, ""))
     path = Path(ref.file)
     if not path.is_absolute():
         path = root / path

@@ -25,7 +25,7 @@ def coerce(value: Any, type_name: str | None) -> Any:
     except CoercionError:
         raise
     except (TypeError, ValueError, OverflowError) as exc:
-        raise CoercionError(f"{_show(value)} is not a {_article(type_name)}") from exc
+        raise CoercionError(f"{_show(value)} is not {_article(type_name)}") from exc
 
 
 def check_format(value: Any, fmt: str | None) -> str | None:

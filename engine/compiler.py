@@ -82,7 +82,9 @@ class FlowCompiler:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def problem(self, loc: Loc, message: str, *, key: bool = False, offset: int = 0) -> None:
+    def problem(
+        self, loc: Loc, message: str, *, key: bool = False, offset: int | None = None
+    ) -> None:
         self.problems.append(self.src.problem(loc, message, key=key, offset=offset))
 
     def _step_ids(self) -> dict[str, int]:
@@ -255,8 +257,12 @@ class FlowCompiler:
         else:
             step.source = self.compile_text(m.extract.from_, (*loc, "extract", "from"))
         step.fields = self.compile_fields(
-            m.extract.fields, (*loc, "extract", "fields"), self.all_namespaces
+            m.extract.fields, self._fields_loc(loc), self.all_namespaces
         )
+
+    def _fields_loc(self, loc: Loc) -> Loc:
+        full = (*loc, "extract", "fields")
+        return full if full in self.src.keys else (*loc, "extract")  # the bare form has no fields:
 
     def _verb_call(self, step: Step, m: StepModel, loc: Loc) -> None:
         assert m.call is not None
@@ -321,7 +327,7 @@ class FlowCompiler:
         assert m.extract is not None
         if m.extract.from_ is not None:
             step.source = self.compile_text(m.extract.from_, (*loc, "extract", "from"))
-        step.fields = self.compile_fields(m.extract.fields, (*loc, "extract", "fields"), namespaces)
+        step.fields = self.compile_fields(m.extract.fields, self._fields_loc(loc), namespaces)
 
     def _verb_flow(self, step: Step, m: StepModel, loc: Loc) -> None:
         assert m.flow is not None

@@ -9,6 +9,7 @@ over the scope, with no copy of it, so a step costs about what a bare Jinja eval
 from __future__ import annotations
 
 import datetime as dt
+import math
 import operator
 import re
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ Compiled = Callable[[dict[str, Any]], Any]
 
 MAX_OUTPUT_CHARS = 100_000
 MAX_POWER = 1_000
+MAX_POWER_BITS = 4_096
 MAX_REPEAT_LEN = 100_000
 
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
@@ -37,7 +39,7 @@ _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 class ExpressionSyntaxError(Exception):
     """A Jinja, JMESPath or XPath error at load, ``offset`` characters into the source."""
 
-    def __init__(self, message: str, offset: int = 0) -> None:
+    def __init__(self, message: str, offset: int | None = 0) -> None:
         super().__init__(message)
         self.message = message
         self.offset = offset
@@ -52,6 +54,12 @@ class _CappedSandbox(ImmutableSandboxedEnvironment):
         if op == "**":
             if isinstance(right, int | float) and abs(right) > MAX_POWER:
                 raise SecurityError(f"exponent {right} is over the limit of {MAX_POWER}")
+            # `**` groups left to right in Jinja: bound the result's size, not just the exponent.
+            if isinstance(left, int | float) and isinstance(right, int | float) and abs(left) > 1:
+                if right > 0 and right * math.log2(abs(left)) > MAX_POWER_BITS:
+                    raise SecurityError(
+                        f"the result of ** would have more than {MAX_POWER_BITS} bits"
+                    )
             return operator.pow(left, right)
         if isinstance(left, int) and isinstance(right, str | list | tuple):
             left, right = right, left
@@ -234,7 +242,10 @@ class Expressions:
             raise ExpressionSyntaxError(_jinja_message(exc), max(offset, 0)) from None
 
 
-_TRUNCATED = re.compile(r"unexpected end of|unexpected 'end of|got 'end of")
+_TRUNCATED = re.compile(r"unexpected end of|unexpected 'end of|got 'end of", re.IGNORECASE)
+_TWO_CHAR_TOKENS = frozenset(
+    {"==", "!=", "<=", ">=", "//", "**", "{{", "}}", "{%", "%}", "{#", "#}"}
+)
 
 
 def _jinja_message(exc: TemplateSyntaxError) -> str:
@@ -244,20 +255,29 @@ def _jinja_message(exc: TemplateSyntaxError) -> str:
 def _error_offset(parse: Callable[[str], Any], source: str) -> int:
     """The column to point at: the end of the shortest prefix that is wrong, not just short.
 
-    Jinja reports lines, not columns; a prefix that fails for any reason but "end of ..."
-    contains the mistake at its last character. Only run on errors, so its cost is moot.
+    Jinja reports lines, not columns. A prefix that fails with the whole source's message, or
+    for any reason but "end of ...", holds the mistake at its end. Only run on errors.
     """
+    try:
+        parse(source)
+        whole = ""
+    except TemplateSyntaxError as exc:
+        whole = exc.message or ""
     for length in range(1, len(source) + 1):
-        if (
-            length < len(source)
-            and (source[length - 1] + source[length]).replace("_", "a").isalnum()
-        ):
-            continue  # a cut inside a word is a different word, not the author's mistake
+        pair = source[length - 1 : length + 1]
+        if length < len(source) and (pair.replace("_", "a").isalnum() or pair in _TWO_CHAR_TOKENS):
+            continue  # a cut inside a word or an operator makes a new mistake, not the author's
+        head = source[:length]
+        if head.count("'") % 2 or head.count('"') % 2:
+            continue  # so does a cut inside a string
         try:
-            parse(source[:length])
+            parse(head)
         except TemplateSyntaxError as exc:
-            if not _TRUNCATED.search(exc.message or ""):
+            message = exc.message or ""
+            if message == whole or not _TRUNCATED.search(message):
                 offset = length - 1
+                if source[offset - 1 : offset + 1] in _TWO_CHAR_TOKENS:
+                    offset -= 1
                 while offset > 0 and (source[offset - 1].isalnum() or source[offset - 1] == "_"):
                     offset -= 1  # point at the start of the word
                 return offset

@@ -111,7 +111,7 @@ def _xpath_getter(path: str, namespaces: Mapping[str, str]) -> Getter:
     try:
         compiled = etree.XPath(path, namespaces=dict(namespaces))
     except etree.XPathSyntaxError as exc:
-        raise ExpressionSyntaxError(f"XPath syntax error: {exc}", 0) from None
+        raise ExpressionSyntaxError(f"XPath syntax error: {exc}", None) from None
 
     def search(data: Any, xml: Any) -> Any:
         tree = xml if xml is not None else data

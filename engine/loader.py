@@ -32,6 +32,7 @@ class LoadedProject:
     connections: dict[str, Connection] = field(default_factory=dict)
     registry: Registry = field(default_factory=Registry)
     expressions: Expressions = field(default_factory=Expressions)
+    environ: Any = None  # where {env} secrets are read when connections open
 
 
 def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> LoadedProject:
@@ -41,7 +42,7 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
     problems: list[Problem] = []
     if not root.is_dir():
         raise ProjectError([Problem(str(root), 1, 1, "project folder not found")])
-    project = LoadedProject(root=root)
+    project = LoadedProject(root=root, environ=env)
     project.connections = _load_connections(root / "connections.yaml", env, problems)
     loaded = _load_flows(root / "flows", problems)
     project.registry = builtin_registry()
@@ -200,6 +201,11 @@ def _resolve_env(value: Any, loc: Loc, source: Source, env: Any, problems: list[
         key = loc[-1] if loc else None
         is_ref = set(value) <= {"env", "file", "default"} and ("env" in value or "file" in value)
         in_auth = len(loc) >= 3 and loc[-2] == "auth"
+        if is_ref and not all(isinstance(value.get(k, ""), str) for k in ("env", "file")):
+            problems.append(
+                source.problem(loc, "write {env: NAME} or {file: PATH}, with a name or a path")
+            )
+            return UNSET_ENV.format("bad")
         if is_ref and in_auth and (key in SECRET_KEYS or key in MAYBE_SECRET_KEYS):
             _check_secret(value, loc, source, env, problems)
             return value
@@ -232,8 +238,9 @@ def _check_secret(
         problems.append(
             source.problem((*loc, "default"), "a secret has no default: set the variable", key=True)
         )
-    if "env" in ref and ref["env"] not in env:
-        problems.append(source.problem(loc, f"environment variable '{ref['env']}' is not set"))
+    if "env" in ref and not env.get(ref["env"]):
+        state = "is empty" if ref["env"] in env else "is not set"
+        problems.append(source.problem(loc, f"environment variable '{ref['env']}' {state}"))
     if "file" in ref:
         file = Path(ref["file"])
         if not file.is_absolute():

@@ -28,7 +28,7 @@ class Project:
         self.flows: dict[str, FlowPlan] = loaded.flows
         self.registry = loaded.registry
         self.connection_models = loaded.connections
-        self.connections = Connections(loaded.connections, loaded.root)
+        self.connections = Connections(loaded.connections, loaded.root, loaded.environ)
 
     @classmethod
     def load(cls, path: str | Path = ".", *, environ: Mapping[str, str] | None = None) -> Project:

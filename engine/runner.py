@@ -10,6 +10,8 @@ import asyncio
 import datetime as dt
 import random
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from collections.abc import Mapping
 from time import perf_counter
 from typing import Any
@@ -22,6 +24,7 @@ from engine.fields import extract
 from engine.plan import FAIL, FlowPlan, Step
 from engine.result import RunResult, StepRecord
 
+_SYNC_ACTIONS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="csflow-action")
 MAX_STEPS = 1_000
 DEFAULT_DEADLINE = 8.0
 _FINAL = frozenset({"deadline", "step_limit"})  # no on_error can help: the run is over
@@ -348,7 +351,9 @@ async def _once(run: _Run, step: Step, args: dict[str, Any], ctx: ActionContext)
         async with asyncio.timeout_at(limit):
             if spec.is_async:
                 return await spec.func(**kwargs)
-            return await asyncio.to_thread(spec.func, **kwargs)
+            # Not the loop's default executor: asyncio.run waits for that one at exit, so a
+            # stuck sync action would hold run_sync past its deadline.
+            return await run.loop.run_in_executor(_SYNC_ACTIONS, partial(spec.func, **kwargs))
     except StepError:
         raise
     except TimeoutError:

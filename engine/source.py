@@ -53,9 +53,12 @@ class Source:
             probe = probe[:-1]
         return self.values.get((), Mark(1, 1))
 
-    def problem(self, loc: Loc, message: str, *, key: bool = False, offset: int = 0) -> Problem:
+    def problem(
+        self, loc: Loc, message: str, *, key: bool = False, offset: int | None = None
+    ) -> Problem:
+        """A problem at ``loc``; ``offset`` counts characters into a scalar's text."""
         m = self.mark(loc, key=key)
-        column = m.column + offset + (1 if offset and m.quoted else 0)
+        column = m.column if offset is None else m.column + offset + (1 if m.quoted else 0)
         return Problem(self.path, m.line, column, message)
 
 

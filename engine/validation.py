@@ -114,9 +114,16 @@ def _strip(tp: Any) -> Any:
 
 def _keys_at(model: Any, raw: Loc) -> list[str]:
     tp = _walk(model, raw)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [f.alias or name for name, f in tp.model_fields.items()]
-    return []
+    members = [_strip(m) for m in typing.get_args(tp)] if _is_union(tp) else [tp]
+    keys: list[str] = []
+    for m in members:
+        if isinstance(m, type) and issubclass(m, BaseModel):
+            keys += [f.alias or name for name, f in m.model_fields.items()]
+    return keys
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
 
 
 def _walk(tp: Any, loc: Loc) -> Any:
@@ -130,9 +137,10 @@ def _walk(tp: Any, loc: Loc) -> Any:
         for m in members:
             if isinstance(m, type) and issubclass(m, BaseModel):
                 tag = m.model_fields.get("type")
-                if m.__name__ == head or (
-                    tag is not None and typing.get_args(tag.annotation) == (head,)
-                ):
+                # pydantic names a member by its class, or `function-after[..., Class]`
+                # when the class has a model validator.
+                named = head == m.__name__ or str(head).endswith(f", {m.__name__}]")
+                if named or (tag is not None and typing.get_args(tag.annotation) == (head,)):
                     return _walk(m, loc[1:])
         for m in members:
             found = _walk(m, loc)

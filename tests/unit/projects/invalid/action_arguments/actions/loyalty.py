@@ -1,0 +1,6 @@
+from engine import action
+
+
+@action("loyalty.points")
+async def points(email: str, multiplier: int = 1) -> dict:
+    return {"points": multiplier}

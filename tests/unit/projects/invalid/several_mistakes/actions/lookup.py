@@ -1,0 +1,6 @@
+from engine import action
+
+
+@action("lookup")
+def lookup(email: str) -> dict:
+    return {}

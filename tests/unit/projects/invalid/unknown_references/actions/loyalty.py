@@ -1,0 +1,6 @@
+from engine import action
+
+
+@action("loyalty.points")
+async def points() -> dict:
+    return {"points": 1}

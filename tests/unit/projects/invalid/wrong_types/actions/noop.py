@@ -1,0 +1,6 @@
+from engine import action
+
+
+@action("noop")
+def noop() -> dict:
+    return {}
