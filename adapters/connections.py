@@ -8,9 +8,9 @@ runs, one per event loop (``asyncio.run`` in ``run_sync`` starts a new loop each
 from __future__ import annotations
 
 import asyncio
-import os
 import contextlib
 import json as jsonlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any

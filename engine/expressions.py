@@ -55,11 +55,14 @@ class _CappedSandbox(ImmutableSandboxedEnvironment):
             if isinstance(right, int | float) and abs(right) > MAX_POWER:
                 raise SecurityError(f"exponent {right} is over the limit of {MAX_POWER}")
             # `**` groups left to right in Jinja: bound the result's size, not just the exponent.
-            if isinstance(left, int | float) and isinstance(right, int | float) and abs(left) > 1:
-                if right > 0 and right * math.log2(abs(left)) > MAX_POWER_BITS:
-                    raise SecurityError(
-                        f"the result of ** would have more than {MAX_POWER_BITS} bits"
-                    )
+            numbers = isinstance(left, int | float) and isinstance(right, int | float)
+            if (
+                numbers
+                and abs(left) > 1
+                and right > 0
+                and right * math.log2(abs(left)) > MAX_POWER_BITS
+            ):
+                raise SecurityError(f"the result of ** would have more than {MAX_POWER_BITS} bits")
             return operator.pow(left, right)
         if isinstance(left, int) and isinstance(right, str | list | tuple):
             left, right = right, left
@@ -180,7 +183,7 @@ class Expressions:
             try:
                 expr = self.expression(m.group(1))
             except ExpressionSyntaxError as exc:
-                raise ExpressionSyntaxError(exc.message, exc.offset + m.start(1)) from None
+                raise ExpressionSyntaxError(exc.message, (exc.offset or 0) + m.start(1)) from None
             pieces.append(_segment(expr))
             pos = m.end()
         if "{%" in source or "{#" in source:

@@ -10,9 +10,9 @@ import asyncio
 import datetime as dt
 import random
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from collections.abc import Mapping
 from time import perf_counter
 from typing import Any
 
