@@ -150,7 +150,7 @@ class Expressions:
                 return self.expression(expr)
             except ExpressionSyntaxError as exc:
                 raise ExpressionSyntaxError(
-                    exc.message, exc.offset + single.start("expr")
+                    exc.message, (exc.offset or 0) + single.start("expr")
                 ) from None
         template = self._compile(self._parse_template(source), source)
         return _template_callable(self.env, template.root_render_func, source)
