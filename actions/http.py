@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,7 +16,7 @@ METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}
 EXPECT = frozenset({"auto", "json", "xml", "text"})
 
 
-def check(args: dict[str, Any], connection: Any) -> Iterable[tuple[str, str]]:
+def check(args: dict[str, Any], connection: Any, root: Path) -> Iterable[tuple[str, str]]:
     """Load-time checks of an ``http`` step's literal arguments."""
     method = args.get("method", "GET")
     if isinstance(method, str) and "{" not in method and method.upper() not in METHODS:

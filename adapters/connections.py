@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json as jsonlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +45,8 @@ class Connection:
         except OSError as exc:
             self._auth_error = f"cannot read a secret of connection '{name}': {exc.strerror}"
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        # Tests and flow tests swap the transport (httpx.MockTransport), never internals.
+        self.transport_factory: Callable[[int], httpx.AsyncBaseTransport] | None = None
 
     # -- the client ---------------------------------------------------------------------------
 
@@ -61,7 +63,7 @@ class Connection:
                 headers=self.model.headers,
                 timeout=httpx.Timeout(self.model.timeout),
                 follow_redirects=False,
-                transport=make_transport(self.model.max_connections),
+                transport=(self.transport_factory or make_transport)(self.model.max_connections),
                 event_hooks={"request": [self._check_request]},
                 trust_env=False,
             )
@@ -211,6 +213,15 @@ class Connections:
 
     def __iter__(self) -> Any:
         return iter(self._by_name.values())
+
+    def use_transport(self, factory: Callable[[int], httpx.AsyncBaseTransport] | None) -> None:
+        """Make every connection's next client on ``factory``'s transport (None: the default).
+
+        >>> project.connections.use_transport(lambda n: httpx.MockTransport(handler))
+        """
+        for conn in self._by_name.values():
+            conn.transport_factory = factory
+            conn._clients.clear()
 
     async def aclose(self) -> None:
         for conn in self._by_name.values():

@@ -67,7 +67,9 @@ class CpuSample:
         return cls(busy, steal, busy + idle + iowait + steal, own, perf_counter())
 
 
-def header(mode: str, client_core: int | None, server_core: int | None) -> tuple[list[str], CpuSample]:
+def header(
+    mode: str, client_core: int | None, server_core: int | None
+) -> tuple[list[str], CpuSample]:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     first, second = calibrate(), calibrate()
     cores = os.cpu_count() or 1
@@ -79,7 +81,10 @@ def header(mode: str, client_core: int | None, server_core: int | None) -> tuple
     lines = [
         f"csflow bench ({mode})  python {platform.python_version()} on {_cpu_model()}, {cores} cores; {pinning}",
         "versions: "
-        + ", ".join(f"{d} {_version(d)}" for d in ("httpx", "aiohttp", "httpx-aiohttp", "jinja2", "uvicorn", "uvloop")),
+        + ", ".join(
+            f"{d} {_version(d)}"
+            for d in ("httpx", "aiohttp", "httpx-aiohttp", "jinja2", "uvicorn", "uvloop")
+        ),
         f"noise: load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min); "
         f"calibration loop {first:.0f} ms, {second:.0f} ms ({_spread(first, second)} apart)",
     ]
@@ -99,7 +104,7 @@ def footer(before: CpuSample) -> str:
         others = (after.busy - before.busy) / hz - (after.own - before.own)
         cores = total / hz / max(after.wall - before.wall, 1e-9)
         text += (
-            f"; during the run: steal {steal:.1f}%, other processes (Demo Shop included) used "
+            f"; during the run: steal {steal:.1f}%, processes other than the bench and its Demo Shop used "
             f"{max(others, 0) / max(after.wall - before.wall, 1e-9):.2f} of {cores:.0f} cores"
         )
     return text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import statistics
 import tempfile
 from dataclasses import dataclass
@@ -135,10 +136,12 @@ class StepFigures:
         return self.marginal_us / self.bare_us
 
 
-async def _engine_batch(project: Project, flow: str, runs: int) -> float:
+async def _engine_batch(
+    project: Project, flow: str, runs: int, inputs: dict[str, Any] = INPUTS
+) -> float:
     started = perf_counter()
     for _ in range(runs):
-        await project.run(flow, INPUTS)
+        await project.run(flow, inputs)
     return perf_counter() - started
 
 
@@ -153,8 +156,14 @@ async def _measure(project: Project, count: int, batches: int, batch_seconds: fl
     result = await project.run("steps", INPUTS)
     ran = sum(1 for s in result.steps if s.id and s.id.startswith("s"))
     expected = dict(INPUTS, late=True, n=sum(1 for v, var, _ in plan(count) if var == "n"))
-    if result.status != "completed" or ran != count or result.outputs != {"n": expected["n"], "late": True}:
-        raise RuntimeError(f"the generated flow did not run as expected: {result.status} {result.error} {ran}")
+    if (
+        result.status != "completed"
+        or ran != count
+        or result.outputs != {"n": expected["n"], "late": True}
+    ):
+        raise RuntimeError(
+            f"the generated flow did not run as expected: {result.status} {result.error} {ran}"
+        )
     bare = bare_runner(count)
     floor = bare_runner(count, floor=True)
     if bare()["n"] != expected["n"] or floor()["n"] != expected["n"]:
@@ -199,17 +208,18 @@ def run(quick: bool, count: int = 100) -> StepFigures:
 
 def report(f: StepFigures) -> list[str]:
     verdict = "met" if f.ratio <= TARGET else "NOT met"
+    w = 46
     return [
         f"1. Engine time per step, no I/O: a flow of {f.steps} set/switch steps through Project.run "
-        f"(median of {f.batches} batches; min in brackets)",
-        f"   csflow, per step (whole run / {f.steps})      {f.engine_us:7.2f} µs  [{f.engine_min_us:.2f}]",
-        f"   bare Jinja compile_expression, per expr    {f.bare_us:7.2f} µs  [{f.bare_min_us:.2f}]",
-        f"   ratio csflow / bare Jinja                  {f.ratio:7.2f} x  [{f.ratio_min:.2f}]   "
-        f"target <= {TARGET}: {verdict}",
-        f"   Jinja floor: render function over a Context on the dict, per expr {f.floor_us:.2f} µs "
-        f"(csflow = {f.engine_us / f.floor_us:.2f} x floor)",
-        f"   a 1-step run (fixed cost of a run)         {f.run_overhead_us:7.1f} µs",
-        f"   marginal per step ((100-step - 1-step)/99) {f.marginal_us:7.2f} µs  = {f.marginal_ratio:.2f} x bare",
+        f"(median of {f.batches} alternating batches; [min])",
+        f"   {'csflow, per step (whole run / ' + str(f.steps) + ')':<{w}}{f.engine_us:7.2f} µs  [{f.engine_min_us:.2f}]",
+        f"   {'bare Jinja, compile_expression(...)(vars)':<{w}}{f.bare_us:7.2f} µs  [{f.bare_min_us:.2f}]",
+        f"   {'ratio csflow / bare Jinja':<{w}}{f.ratio:7.2f} x   [{f.ratio_min:.2f}]   target <= {TARGET}: {verdict}",
+        f"   {'Jinja floor: render func over Context(dict)':<{w}}{f.floor_us:7.2f} µs  "
+        f"(csflow per step = {f.engine_us / f.floor_us:.2f} x floor)",
+        f"   {'a 1-step run (the fixed cost of a run)':<{w}}{f.run_overhead_us:7.1f} µs",
+        f"   {'marginal per step ((' + str(f.steps) + '-step - 1-step) / ' + str(f.steps - 1) + ')':<{w}}"
+        f"{f.marginal_us:7.2f} µs  = {f.marginal_ratio:.2f} x bare",
     ]
 
 
@@ -233,3 +243,85 @@ def profile(count: int = 100, seconds: float = 2.0) -> None:
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
         asyncio.run(main())
+
+
+# ------------------------------------------------------------------ a conversation, no I/O
+
+
+def _by_hand(email: str) -> str:
+    """What wismo3_canned does, written by hand over the same canned bodies."""
+    from bench.project.actions.canned import _BODIES  # type: ignore[import-not-found]
+
+    orders = _BODIES["/orders"]
+    number = max(orders, key=lambda o: o["created_at"])["number"]
+    order = _BODIES[f"/orders/{number}"]
+    tracking_number = order["shipments"][-1]["tracking_number"]
+    tracking = _BODIES[f"/tracking/{tracking_number}"]
+    return f"Your order {number} is {tracking['status']}: tracking number {tracking_number}."
+
+
+@dataclass
+class ConversationFigures:
+    engine_us: float  # one wismo3_canned run through Project.run
+    by_hand_us: float
+
+
+def conversation(quick: bool) -> ConversationFigures:
+    """The 3-call WISMO flow with its calls answered in process: the engine's own cost."""
+    from bench.shop import TOKEN
+    from bench.wismo import BENCH_PROJECT, EMAIL
+
+    os.environ.setdefault("DEMO_SHOP_TOKEN", TOKEN)  # the project's connection needs one to load
+    project = Project.load(BENCH_PROJECT)
+    inputs = {"email": EMAIL}
+
+    async def main() -> ConversationFigures:
+        result = await project.run("wismo3_canned", inputs)
+        if result.status != "completed" or result.reply != _by_hand(EMAIL):
+            raise RuntimeError(f"wismo3_canned: {result.status} {result.error} {result.reply!r}")
+        runs = 500 if quick else 2000
+        engine, hand = [], []
+        for _ in range(5 if quick else 9):
+            gc.collect()
+            engine.append(await _engine_batch(project, "wismo3_canned", runs, inputs) / runs * 1e6)
+            started = perf_counter()
+            for _ in range(runs):
+                _by_hand(EMAIL)
+            hand.append((perf_counter() - started) / runs * 1e6)
+        return ConversationFigures(statistics.median(engine), statistics.median(hand))
+
+    return asyncio.run(main())
+
+
+def report_conversation(f: ConversationFigures) -> list[str]:
+    w = 46
+    return [
+        "   the WISMO conversation of part 2 with its 3 calls answered in process (bench.canned action):",
+        f"   {'csflow wismo3_canned, per conversation':<{w}}{f.engine_us:7.1f} µs",
+        f"   {'the same by hand in Python':<{w}}{f.by_hand_us:7.1f} µs",
+    ]
+
+
+def profile_conversation(seconds: float = 2.0) -> None:
+    """cProfile of wismo3_canned: the engine's own costs in a conversation, with no I/O."""
+    import cProfile
+    import pstats
+
+    from bench.shop import TOKEN
+    from bench.wismo import BENCH_PROJECT, EMAIL
+
+    os.environ.setdefault("DEMO_SHOP_TOKEN", TOKEN)
+    project = Project.load(BENCH_PROJECT)
+    inputs = {"email": EMAIL}
+
+    async def main() -> None:
+        per_run = await _engine_batch(project, "wismo3_canned", 500, inputs) / 500
+        runs = max(500, int(seconds / per_run / 3))
+        prof = cProfile.Profile()
+        prof.enable()
+        await _engine_batch(project, "wismo3_canned", runs, inputs)
+        prof.disable()
+        print(f"cProfile: {runs} runs of wismo3_canned (3 calls answered in process), by own time")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+
+    asyncio.run(main())

@@ -6,7 +6,6 @@ project error. A broken project prints ``PATH:LINE:COL: message`` lines, never a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -180,9 +179,14 @@ def graph(flow: str, project_dir: Path) -> None:
     help="The project to run (default: the shipped flows).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per conversation.")
+@click.option("--serve", is_flag=True, help="Also serve the channels, and print a curl for each.")
 @guarded
-def demo(project_dir: Path | None, as_json: bool) -> None:
+def demo(project_dir: Path | None, as_json: bool, serve: bool) -> None:
     """Start Demo Shop on loopback and run WISMO for one customer per case."""
+    if serve:
+        from cli.demo_serve import serve_demo  # the channels server: `csflow serve`
+
+        sys.exit(serve_demo(project_dir))
     from cli.demo import run_demo
 
     sys.exit(run_demo(project_dir, as_json=as_json))
@@ -199,9 +203,19 @@ def demo_merchant(host: str, port: int) -> None:
         serve(host=host, port=port)
 
 
+def _load_command_modules() -> None:
+    """Commands beyond the core live in ``cli/commands/*.py``, each adding itself to ``cli``."""
+    import importlib
+    import pkgutil
+
+    import cli.commands
+
+    for info in sorted(pkgutil.iter_modules(cli.commands.__path__), key=lambda i: i.name):
+        importlib.import_module(f"cli.commands.{info.name}")
+
+
 def main() -> None:
-    if os.name != "nt":
-        asyncio.set_event_loop_policy(None)
+    _load_command_modules()
     cli(prog_name="csflow")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engine.errors import Problem
@@ -62,7 +63,9 @@ class FlowCompiler:
         registry: Registry,
         expressions: Expressions,
         problems: list[Problem],
+        root: Path = Path("."),
     ) -> None:
+        self.root = root
         self.flow = loaded.model
         self.src = loaded.source
         self.loaded = loaded
@@ -300,7 +303,7 @@ class FlowCompiler:
                     f" '{connection}' is {conn_model.type}",
                 )
         if spec is not None and spec.check is not None:
-            for key, message in spec.check(args, conn_model):
+            for key, message in spec.check(args, conn_model, self.root):
                 self.problem((*loc, "with", key), message)
         step.args = tuple(
             (

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+
+@functools.cache
+def _logger(action: str) -> logging.Logger:
+    return logging.getLogger(f"csflow.action.{action}")
 
 
 class ConnectionOpener(Protocol):
@@ -61,7 +67,7 @@ class ActionContext:
         self.timeout = timeout
         self.idempotency_key = idempotency_key
         self.dry_run = dry_run
-        self.log = logging.getLogger(f"csflow.action.{action}")
+        self.log = _logger(action)
         self.write = False
         self.sent = False
 

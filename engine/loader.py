@@ -49,7 +49,7 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
     problems.extend(project.registry.load_project_actions(root / "actions"))
     for name, lf in loaded.items():
         compiler = FlowCompiler(
-            lf, loaded, project.connections, project.registry, project.expressions, problems
+            lf, loaded, project.connections, project.registry, project.expressions, problems, root
         )
         project.flows[name] = compiler.compile(lf.source.path)
     check_cycles(loaded, problems)

@@ -24,7 +24,8 @@ from typing import Any
 from engine.coerce import coerce
 from engine.errors import Problem
 
-ActionCheck = Callable[[dict[str, Any], Any], Iterable[tuple[str, str]]]
+# check(with_args, connection_model_or_None, project_root) -> [(with_key, message), ...]
+ActionCheck = Callable[[dict[str, Any], Any, Path], Iterable[tuple[str, str]]]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _TAG = "__csflow_action__"
 _TYPES = {
@@ -35,6 +36,7 @@ _TYPES = {
     list: "list",
     dict: "object",
 }
+_PYTHON = {name: python for python, name in _TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,14 @@ class ActionSpec:
 
     def convert(self, args: dict[str, Any]) -> dict[str, Any]:
         """Inputs converted to the annotated types (raises CoercionError)."""
-        if not self.types:
+        types = self.types
+        if not types:
             return args
-        return {k: coerce(v, self.types.get(k)) for k, v in args.items()}
+        for key, value in args.items():
+            wanted = types.get(key)
+            if wanted is not None and value is not None and type(value) is not _PYTHON[wanted]:
+                return {k: coerce(v, types.get(k)) for k, v in args.items()}
+        return args  # the common case: every value already has its type
 
 
 def action(

@@ -1,0 +1,116 @@
+"""``python -m bench [--quick] [--only steps|wismo] [--profile steps|canned|wismo]``: csflow's figures.
+
+A benchmark, not a test: it prints figures beside their baselines and targets, and the noise of
+the machine, so that a reader can judge them. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from time import perf_counter
+from typing import Any
+
+from bench import noise
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # unwinds like Ctrl+C, through the `with` that stops the Demo Shop
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="short run (~30 s): 1 s per cell, one round"
+    )
+    parser.add_argument("--only", choices=["steps", "wismo"], help="run one part only")
+    parser.add_argument(
+        "--clients",
+        help="wismo: comma-separated contenders "
+        "(csflow,csflow_httpcore,shipped,httpx,aiohttp,httpx_aiohttp)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="wismo: the client's event loop (the Demo Shop always runs uvicorn's)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="wismo: print every cell as it ends"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=["steps", "canned", "wismo"],
+        help="print a cProfile of csflow instead: the 100-step flow, wismo3 with its calls "
+        "answered in process, or wismo3 over HTTP at c=10",
+    )
+    parser.add_argument("--client-core", type=int, default=0)
+    parser.add_argument("--server-core", type=int, default=1)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+    client_core, server_core = noise.pick_cores(args.client_core, args.server_core)
+    if client_core is not None:
+        noise.pin(client_core)  # before anything is measured, the calibration loop included
+    started = perf_counter()
+    mode = "quick" if args.quick else "full"
+    head, sample = noise.header(mode, client_core, server_core)
+    print("\n".join(head), flush=True)
+
+    if args.profile in ("steps", "canned"):
+        from bench import steps
+
+        if args.profile == "steps":
+            steps.profile()
+        else:
+            steps.profile_conversation()
+        return 0
+
+    if args.only in (None, "steps") and args.profile is None:
+        from bench import steps
+
+        print()
+        print("\n".join(steps.report(steps.run(args.quick))), flush=True)
+        print("\n".join(steps.report_conversation(steps.conversation(args.quick))), flush=True)
+
+    if args.only in (None, "wismo") or args.profile == "wismo":
+        from bench import wismo
+        from bench.shop import TOKEN, ShopProcess
+
+        where = (
+            f"Demo Shop (python -m demo) in its own process on core {server_core}, client on core {client_core}"
+            if client_core is not None
+            else "Demo Shop in its own process; NOT pinned"
+        )
+        with ShopProcess(server_core) as shop:
+            if args.profile == "wismo":
+                wismo.profile(shop.rest_url, TOKEN)
+                return 0
+            print(flush=True)
+            print(f"   (running: {where}, {shop.base_url})", flush=True)
+            only = set(args.clients.split(",")) if args.clients else None
+            progress = (lambda line: print(line, flush=True)) if args.verbose else None
+            figures = wismo.run(
+                shop.rest_url,
+                TOKEN,
+                args.quick,
+                only,
+                progress=progress,
+                loop=args.loop,
+                server_cpu=shop.cpu_seconds,
+            )
+            print("\n".join(wismo.report(figures, where)), flush=True)
+
+    print()
+    print(noise.footer(sample))
+    print(f"total {perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted (the Demo Shop was stopped)", file=sys.stderr)
+        sys.exit(130)
