@@ -282,3 +282,64 @@ class Connection(Strict):
         if getattr(self, need) is None:
             raise ValueError(f"a {self.type} connection needs '{need}'")
         return self
+
+
+# ---------------------------------------------------------------- flow tests (§11)
+
+
+class MockSpec(Strict):
+    """One mocked call: an HTTP answer for `method` + `path`, or an operation's data."""
+
+    connection: str
+    method: str | None = None
+    path: str | None = None
+    query: dict[str, Any] | None = None
+    operation: str | None = None
+    status: int = Field(default=200, ge=100, le=599)
+    json_: Any = Field(default=None, alias="json")
+    body: str | None = None
+    xml: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    data: Any = None
+    error: Literal["timeout", "connect"] | None = None
+    repeat: bool = False
+
+    @model_validator(mode="after")
+    def _what(self) -> MockSpec:
+        if self.operation is None and self.path is None:
+            raise ValueError("a mock gives 'method' and 'path' (REST) or 'operation' (SOAP, GraphQL)")
+        if self.operation is not None and self.path is not None:
+            raise ValueError("a mock gives either 'path' or 'operation', not both")
+        return self
+
+
+class TextExpectation(Strict):
+    contains: str | None = None
+    matches: str | None = None
+
+
+class ErrorExpectation(Strict):
+    kind: str | None = None
+    message: str | None = None
+
+
+class Expectation(Strict):
+    status: Literal["completed", "failed"] | None = None
+    outputs: dict[str, Any] | None = None
+    reply: str | TextExpectation | None = None
+    path: list[str] | None = None
+    error: ErrorExpectation | None = None
+
+
+class TestCase(Strict):
+    __test__ = False  # not a pytest class
+
+    name: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    mocks: list[MockSpec] = Field(default_factory=list)
+    expect: Expectation = Field(default_factory=Expectation)
+
+
+class FlowTestFile(Strict):
+    flow: str
+    cases: list[TestCase] = Field(min_length=1)

@@ -22,6 +22,9 @@ class StepRecord:
     error: dict[str, Any] | None = None
     outcome: str | None = None
     flow: str | None = None
+    # Where the step sits (flow name, step index): for branch coverage, not in the JSON.
+    plan: str | None = field(default=None, repr=False)
+    index: int = field(default=-1, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -151,7 +151,7 @@ async def _execute(
             if step.when is not None and not step.when(scope):
                 i += 1
                 continue
-            record = StepRecord(label, step.verb, step.line)
+            record = StepRecord(label, step.verb, step.line, plan=plan.name, index=i)
             run.records.append(record)
             verb = step.verb
             if verb == "set":
@@ -189,7 +189,7 @@ async def _execute(
             record.duration_ms = (perf_counter() - started) * 1000
         except StepError as err:
             if record is None:
-                record = StepRecord(label, step.verb, step.line)
+                record = StepRecord(label, step.verb, step.line, plan=plan.name, index=i)
                 run.records.append(record)
             record.ok = False
             record.error = err.as_dict()
