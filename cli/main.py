@@ -220,4 +220,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m cli.main`: run the importable module, where cli/commands/* register.
+    import cli.main as importable
+
+    importable.main()

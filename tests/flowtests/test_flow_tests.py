@@ -1,0 +1,114 @@
+"""Flow tests (§11): `csflow test` and pytest give the same verdicts on the same files."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FLOW = """\
+name: lookup
+inputs: {email: string}
+outputs: {status: string, found: boolean}
+steps:
+  - id: orders
+    call: http
+    with: {connection: shop, path: /orders, query: {email: "{{ email }}"}}
+    extract: {latest: "max_by(@, &created_at)"}
+    on_error: down
+  - switch:
+      - {if: latest is none, next: none}
+  - set: {found: true, status: "{{ latest.status }}"}
+  - id: done
+    reply: "Your order is {{ status }}."
+  - return: {}
+  - id: none
+    set: {found: false}
+  - return: {}
+  - id: down
+    fail: "shop down"
+"""
+
+CASES = """\
+flow: lookup
+cases:
+  - name: found
+    inputs: {email: a@b.co}
+    mocks:
+      - {connection: shop, method: GET, path: /orders, json: [{status: shipped, created_at: "2024-01-02"}]}
+    expect: {status: completed, outputs: {status: shipped, found: true}, reply: "Your order is shipped.", path: [orders, done]}
+  - name: wrong expectation
+    inputs: {email: a@b.co}
+    mocks:
+      - {connection: shop, method: GET, path: /orders, json: [{status: pending, created_at: "2024-01-02"}]}
+    expect: {outputs: {status: shipped}}
+  - name: unmatched call
+    inputs: {email: a@b.co}
+    mocks:
+      - {connection: shop, method: GET, path: /customers, json: []}
+    expect: {status: failed}
+  - name: timeout goes to on_error
+    inputs: {email: a@b.co}
+    mocks:
+      - {connection: shop, method: GET, path: /orders, error: timeout}
+    expect: {status: failed, error: {kind: flow_failed, message: shop down}, path: [orders, down]}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "lookup.yaml").write_text(FLOW)
+    (tmp_path / "connections.yaml").write_text(
+        "shop:\n  type: rest\n  base_url: https://shop.example.com/api\n  auth: {type: bearer, token: {env: FT_TOKEN}}\n"
+    )
+    (tmp_path / "tests" / "flows").mkdir(parents=True)
+    (tmp_path / "tests" / "flows" / "lookup.yaml").write_text(CASES)
+    return tmp_path
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "FT_TOKEN": "ft-secret-token", "COLUMNS": "200"}
+
+
+def test_csflow_test_names_each_failure_with_a_readable_diff(project: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "test", "-p", str(project)],
+                          capture_output=True, text=True, env=_env(), timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "2 passed, 2 failed" in out
+    assert "✗ lookup · wrong expectation" in out
+    assert 'outputs.status: expected "shipped", got "pending"' in out
+    assert "unmatched call: GET shop /orders?email=a%40b.co" in out
+    assert "✓ lookup · timeout goes to on_error" in out
+    assert "lookup: 2/3 branches" in out  # the no-match default of the switch is not reached... see below
+    assert "ft-secret-token" not in out
+
+
+def test_pytest_gives_the_same_verdicts(project: Path) -> None:
+    cli = subprocess.run([sys.executable, "-m", "cli.main", "test", "-p", str(project)],
+                         capture_output=True, text=True, env=_env(), timeout=60)
+    py = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", str(project / "tests" / "flows")],
+                        capture_output=True, text=True, env=_env(), timeout=120, cwd=project)
+    cli_verdicts = {m[1]: m[0] == "✓" for m in re.findall(r"^([✓✗]) lookup · (.+)$", cli.stdout, re.M)}
+    py_verdicts = {m[1].strip(): m[0] == "PASSED" for m in re.findall(r"^(PASSED|FAILED) \S+::(.+?)(?: - .*)?$", py.stdout, re.M)}
+    assert len(cli_verdicts) == 4
+    assert cli_verdicts == py_verdicts, py.stdout
+    assert py.returncode == 1
+
+
+async def test_flow_mock_fixture_serves_engineers_tests(project: Path) -> None:
+    from engine import Project
+    from flowtest import MockRouter
+
+    p = Project.load(project, environ={"FT_TOKEN": "ft-secret-token"})
+    router = MockRouter.install(p)
+    router.add(connection="shop", method="GET", path="/orders", json=[{"status": "delivered", "created_at": "x"}])
+    result = await p.run("lookup", {"email": "a@b.co"})
+    assert result.outputs == {"status": "delivered", "found": True}
+    assert router.calls == ["GET shop /orders?email=a%40b.co"]
+    await p.aclose()
