@@ -37,7 +37,9 @@ def parse_duration(value: Any) -> Any:
     raise ValueError(f"{value!r} is not a duration: write 500ms, 3s, 2m or a number of seconds")
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+# The JSON Schema (csflow schema) shows what authors may write, not what it becomes.
+DurationText = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m)?\s*$")]
+Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=float | DurationText)]
 
 
 class Strict(BaseModel):
@@ -64,17 +66,19 @@ class OutputSpec(Strict):
     description: str | None = None
 
 
-InputDecl = Annotated[InputSpec, BeforeValidator(_bare_type)]
-OutputDecl = Annotated[OutputSpec, BeforeValidator(_bare_type)]
+InputDecl = Annotated[InputSpec, BeforeValidator(_bare_type, json_schema_input_type=InputSpec | TypeName)]
+OutputDecl = Annotated[OutputSpec, BeforeValidator(_bare_type, json_schema_input_type=OutputSpec | TypeName)]
+
+
+# An error kind, a status code (429) or "5xx"; YAML reads a bare 429 as a number.
+RetryOn = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v, json_schema_input_type=str | int)]
 
 
 class RetrySpec(Strict):
     attempts: int = Field(default=1, ge=1, le=10)
     backoff: Duration = 0.2
     max_backoff: Duration = 5.0
-    on: list[Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]] = (
-        Field(default_factory=lambda: ["connect", "timeout", "429", "5xx"])
-    )
+    on: list[RetryOn] = Field(default_factory=lambda: ["connect", "timeout", "429", "5xx"])
 
     @model_validator(mode="after")
     def _known(self) -> RetrySpec:
@@ -119,7 +123,9 @@ def _extract_form(value: Any) -> Any:
     return value
 
 
-ExtractDecl = Annotated[ExtractSpec, BeforeValidator(_extract_form)]
+ExtractDecl = Annotated[
+    ExtractSpec, BeforeValidator(_extract_form, json_schema_input_type=ExtractSpec | dict[str, FieldDecl])
+]
 
 
 class SwitchCase(Strict):

@@ -1,0 +1,64 @@
+"""`csflow schema`: the JSON Schemas come from the models, and accept what the loader accepts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from engine.errors import Problem
+from engine.source import load_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _yaml(path: Path) -> object:
+    problems: list[Problem] = []
+    data, _ = load_yaml(path, problems)
+    assert not problems
+    return data
+
+
+@pytest.fixture(scope="module")
+def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    out = tmp_path_factory.mktemp("schemas")
+    proc = subprocess.run([sys.executable, "-m", "cli", "schema", "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return {p.name.split("-")[1].split(".")[0]: json.loads(p.read_text()) for p in out.glob("*.json")}
+
+
+def test_every_shipped_file_matches_its_schema(schemas: dict[str, dict]) -> None:
+    files = {
+        "flow": sorted((ROOT / "flows" / "flows").glob("*.yaml")),
+        "connections": [ROOT / "flows" / "connections.yaml"],
+        "test": sorted((ROOT / "flows" / "tests" / "flows").glob("*.yaml")),
+    }
+    assert all(files.values())
+    for kind, paths in files.items():
+        for path in paths:
+            jsonschema.validate(_yaml(path), schemas[kind])
+
+
+@pytest.mark.parametrize(
+    ("kind", "doc", "words"),
+    [
+        ("flow", {"name": "x", "steps": [{"sett": {"a": 1}}]}, "'sett' was unexpected"),
+        ("flow", {"name": "x", "steps": [{"call": "http", "timeout": "soon"}]}, "soon"),
+        ("connections", {"shop": {"type": "rest", "base_url": "https://x", "auth": {"type": "bearer", "tokn": {"env": "T"}}}}, "tokn"),
+        ("test", {"flow": "wismo", "cases": [{"name": "a", "expect": {"stauts": "completed"}}]}, "stauts"),
+    ],
+)
+def test_schemas_reject_what_the_loader_rejects(schemas: dict[str, dict], kind: str, doc: dict, words: str) -> None:
+    with pytest.raises(jsonschema.ValidationError) as info:
+        jsonschema.validate(doc, schemas[kind])
+    assert words in str(info.value)
+
+
+def test_short_forms_are_allowed(schemas: dict[str, dict]) -> None:
+    flow = {"name": "x", "inputs": {"n": "integer"}, "outputs": {"ok": "boolean"},
+            "steps": [{"call": "http", "with": {}, "timeout": "500ms", "retry": {"on": [502, "5xx"]}, "extract": {"a": "b.c"}}]}
+    jsonschema.validate(flow, schemas["flow"])
