@@ -155,8 +155,16 @@ def run(
 def validate(project_dir: Path) -> None:
     """Check every flow and connection of the project; list every problem."""
     project = _load(project_dir)
+    from flowtest import load_test_files
+
+    tests, problems = load_test_files(project)
+    if problems:
+        raise ProjectError(problems)
     n, c = len(project.flows), len(project.connection_models)
-    click.echo(f"{project_dir}: ok — {n} flow{'s' * (n != 1)}, {c} connection{'s' * (c != 1)}")
+    t = sum(len(tf.model.cases) for tf in tests)
+    click.echo(
+        f"{project_dir}: ok — {n} flow{'s' * (n != 1)}, {c} connection{'s' * (c != 1)}, {t} test case{'s' * (t != 1)}"
+    )
 
 
 @cli.command()
