@@ -1,8 +1,12 @@
 """One object per connection: its httpx client, auth, limits, secrets and redaction.
 
 Every protocol's calls go through ``Connection.send``: timeouts, the host check, the body
-size cap, redaction and error kinds live here once. Clients are pooled and reused across
-runs, one per event loop (``asyncio.run`` in ``run_sync`` starts a new loop each time).
+size cap, redirects, redaction and error kinds live here once. Clients are pooled and reused
+across runs, one per event loop (``asyncio.run`` in ``run_sync`` starts a new loop each time).
+
+The request hook runs for every request that leaves, after auth and for each redirect: it
+checks the host and the scheme, and tells the action's context that the request is going
+(``ctx.about_to_send``), which records a write in the run store before it is sent.
 """
 
 from __future__ import annotations
@@ -12,19 +16,31 @@ import contextlib
 import json as jsonlib
 import os
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from adapters.auth import UnsupportedAuth, build_auth
+from adapters.auth import CustomAuthError, UnsupportedAuth, build_auth
 from adapters.secrets import Redactor
-from adapters.transport import make_transport, translate
+from adapters.transport import (
+    ACCEPT_ENCODING,
+    BodyTooLarge,
+    CappedTransport,
+    make_transport,
+    translate,
+)
 from adapters.urls import is_loopback
+from engine.context import CURRENT
 from engine.errors import StepError
 
 WRITE_METHODS = frozenset({"POST", "PATCH"})
+MAX_REDIRECTS = 5
+
+# The context of the call ``Connection.send`` is making, and whether that call is a write.
+_SENDING: ContextVar[tuple[Any, bool] | None] = ContextVar("csflow_sending", default=None)
 
 
 class Connection:
@@ -36,17 +52,35 @@ class Connection:
         parts = urlsplit(self.base_url)
         self.origin = (parts.scheme, parts.hostname, parts.port)
         self.redactor = Redactor()
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        # Tests and flow tests swap the transport (httpx.MockTransport), never internals.
+        self.transport_factory: Callable[[int], httpx.AsyncBaseTransport] | None = None
+        # A problem the project load reports with its place: (key under auth, message).
+        self.problem: tuple[str, str] | None = None
         self._auth: httpx.Auth | None = None
         self._auth_error: str | None = None
         try:
-            self._auth = build_auth(model.auth, root, self.redactor, environ)
+            self._auth = build_auth(
+                model.auth,
+                root,
+                self.redactor,
+                environ,
+                name=name,
+                timeout=model.timeout,
+                transport=lambda: self._transport(2),
+                allow_insecure_http=model.allow_insecure_http,
+            )
+        except CustomAuthError as exc:
+            self._auth_error = f"connection '{name}': {exc}"
+            self.problem = (exc.key, str(exc))
         except UnsupportedAuth as exc:
             self._auth_error = str(exc)
         except OSError as exc:
             self._auth_error = f"cannot read a secret of connection '{name}': {exc.strerror}"
-        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
-        # Tests and flow tests swap the transport (httpx.MockTransport), never internals.
-        self.transport_factory: Callable[[int], httpx.AsyncBaseTransport] | None = None
+
+    @property
+    def auth(self) -> httpx.Auth | None:
+        return self._auth
 
     # -- the client ---------------------------------------------------------------------------
 
@@ -60,24 +94,31 @@ class Connection:
             client = httpx.AsyncClient(
                 base_url=self.base_url,
                 auth=self._auth,
-                headers=self.model.headers,
+                headers={"Accept-Encoding": ACCEPT_ENCODING, **self.model.headers},
                 timeout=httpx.Timeout(self.model.timeout),
-                follow_redirects=False,
-                transport=(self.transport_factory or make_transport)(self.model.max_connections),
-                event_hooks={"request": [self._check_request]},
+                follow_redirects=self.model.follow_redirects,
+                max_redirects=MAX_REDIRECTS,
+                transport=self._transport(self.model.max_connections),
+                event_hooks={"request": [self._on_request]},
                 trust_env=False,
             )
             self._clients[loop] = client
         return client
 
-    async def _check_request(self, request: httpx.Request) -> None:
+    def _transport(self, max_connections: int) -> httpx.AsyncBaseTransport:
+        inner = (self.transport_factory or make_transport)(max_connections)
+        return CappedTransport(inner, self.model.max_response_bytes)
+
+    async def _on_request(self, request: httpx.Request) -> None:
+        """Every request that leaves, redirects included: where it goes, and whether it is sent."""
         url = request.url
         if (url.scheme, url.host, url.port) != self.origin and not _same_default_port(
             url, self.origin
         ):
             raise StepError(
                 "validation",
-                f"connection '{self.name}' may only call {self.base_url}, not {url.host}",
+                f"connection '{self.name}' may only call {self.base_url}, not {url.host}"
+                " (redirects to another host are never followed)",
             )
         if (
             url.scheme == "http"
@@ -85,6 +126,17 @@ class Connection:
             and not self.model.allow_insecure_http
         ):
             raise StepError("validation", f"plain http to {url.host} is refused: use https")
+        sending = _SENDING.get()
+        if sending is not None:
+            ctx, write = sending
+        else:  # an action calling through ctx.http(...): writes are told by their method
+            ctx, write = CURRENT.get(), request.method in WRITE_METHODS
+        if ctx is not None:
+            about = getattr(ctx, "about_to_send", None)
+            if about is not None:
+                await about(write=write)
+            else:  # a context of an older shape: only the flags
+                ctx.sent = True
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
@@ -114,7 +166,8 @@ class Connection:
         """Send one request and read its body under the size cap; failures are StepErrors.
 
         ``ctx`` (the action's context) learns whether a write was sent, so that a lost
-        answer is recorded as ``outcome: unknown``.
+        answer is recorded as ``outcome: unknown``, and records the run before a write
+        leaves. ``write`` overrides the method's say (a GraphQL query is a POST that reads).
         """
         method = method.upper()
         is_write = method in WRITE_METHODS if write is None else write
@@ -123,44 +176,66 @@ class Connection:
         for key, value in hdrs.items():
             if "\r" in str(value) or "\n" in str(value) or "\r" in key or "\n" in key:
                 raise StepError("validation", f"{what}: header '{key}' contains a line break")
+        if ctx is None:
+            ctx = CURRENT.get()  # inside an action's ctx.connection(...).send(...)
         if ctx is not None:
-            ctx.write = is_write
+            ctx.write = ctx.write or is_write
             if ctx.idempotency_key:
                 hdrs["Idempotency-Key"] = ctx.idempotency_key
+            was_sent, had_written = ctx.sent, getattr(ctx, "wrote", False)
         client = self.client()
         timeout = getattr(ctx, "timeout", None) or self.model.timeout
+        token = _SENDING.set((ctx, is_write))
         try:
             request = client.build_request(
                 method, path, params=_clean(params), headers=hdrs, content=content, timeout=timeout
             )
-            if ctx is not None:
-                ctx.sent = True  # from here on a cut-off write may have reached the server
             response = await client.send(request, stream=True)
-        except StepError:
+        except StepError as refused:
+            refused.message = self.redactor.text(refused.message)
+            if ctx is not None and is_write and getattr(ctx, "wrote", ctx.sent):
+                refused.outcome = refused.outcome or "unknown"  # a redirect broke the cap, say
             raise
         except httpx.HTTPError as exc:
             error, sent = translate(exc, what=what)
             if ctx is not None:
-                ctx.sent = sent
+                if not sent:  # the hook ran, but nothing left: never connected
+                    ctx.sent = was_sent
+                    if hasattr(ctx, "wrote"):
+                        ctx.wrote = had_written
+                if is_write and sent and getattr(ctx, "wrote", ctx.sent):
+                    error.outcome = "unknown"  # it left; whether it was done, nobody knows
             error.message = self.redactor.text(error.message)
             raise error from None
-        if ctx is not None:
-            ctx.sent = True
+        finally:
+            _SENDING.reset(token)
         try:
             response._content = await self._read(response, what)
+        except StepError as lost:
+            if ctx is not None and is_write and lost.outcome is None:
+                # The status came: a success was done; otherwise whether it was, nobody knows.
+                lost.outcome = "done" if response.status_code < 300 else "unknown"
+            raise
         finally:
             await response.aclose()
+        if response.is_redirect and not self.model.follow_redirects:
+            location = response.headers.get("Location", "")
+            raise StepError(
+                "http_status",
+                f"{what} answered {response.status_code}, a redirect to"
+                f" {self.redactor.text(location)!r}; the connection does not follow redirects"
+                " (follow_redirects: true follows them on the same host)",
+                status=response.status_code,
+            )
         return response
 
     async def _read(self, response: httpx.Response, what: str) -> bytes:
-        cap = self.model.max_response_bytes
-        chunks, size = [], 0
+        chunks = []
         try:
             async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > cap:
-                    raise StepError("parse", f"{what}: the response body is over {cap} bytes")
                 chunks.append(chunk)
+        except BodyTooLarge as exc:
+            raise StepError("parse", f"{what}: {exc.message}", retryable=False) from None
         except httpx.HTTPError as exc:
             error, _ = translate(exc, what=what)
             error.message = self.redactor.text(error.message)
@@ -210,6 +285,16 @@ class Connections:
 
     def client(self, name: str) -> httpx.AsyncClient:
         return self.get(name).client()
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of every connection (and every token obtained) as ***."""
+        for conn in self._by_name.values():
+            text = conn.redactor.text(text)
+        return text
+
+    def problems(self) -> list[tuple[str, str, str]]:
+        """(connection, key under ``auth``, message) for what the project load must report."""
+        return [(c.name, *c.problem) for c in self._by_name.values() if c.problem is not None]
 
     def __iter__(self) -> Any:
         return iter(self._by_name.values())

@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only steps|wismo] [--profile steps|canned|wismo]``: csflow's figures.
+"""``python -m bench [--quick] [--only steps|wismo|protocols|serve] [--profile steps|canned|wismo]``: csflow's figures.
 
 A benchmark, not a test: it prints figures beside their baselines and targets, and the noise of
 the machine, so that a reader can judge them. See bench/README.md.
@@ -24,7 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="short run (~30 s): 1 s per cell, one round"
     )
-    parser.add_argument("--only", choices=["steps", "wismo"], help="run one part only")
+    parser.add_argument(
+        "--only",
+        choices=["steps", "wismo", "protocols", "serve"],
+        help="run one part only (protocols: SOAP and GraphQL round trips; serve: the channels "
+        "server beside a direct run; both only when asked)",
+    )
     parser.add_argument(
         "--clients",
         help="wismo: comma-separated contenders "
@@ -101,6 +106,29 @@ def main(argv: list[str] | None = None) -> int:
                 server_cpu=shop.cpu_seconds,
             )
             print("\n".join(wismo.report(figures, where)), flush=True)
+
+    if args.only == "protocols":
+        from bench import protocols
+        from bench.shop import ShopProcess
+
+        with ShopProcess(server_core) as shop:
+            print(flush=True)
+            progress = (lambda line: print(line, flush=True)) if args.verbose else None
+            figures = protocols.run(shop.base_url, args.quick, progress)
+            where = "Demo Shop in its own process" + (
+                f" on core {server_core}, client on core {client_core}"
+                if client_core is not None
+                else ", NOT pinned"
+            )
+            print("\n".join(protocols.report(figures, where)), flush=True)
+
+    if args.only == "serve":
+        from bench import serve
+        from bench.shop import TOKEN, ShopProcess
+
+        with ShopProcess(server_core) as shop:
+            figures = serve.main_hook(args.quick, client_core, server_core, shop.rest_url, TOKEN)
+            print("\n" + "\n".join(figures), flush=True)
 
     print()
     print(noise.footer(sample))

@@ -35,6 +35,15 @@ project_option = click.option(
 )
 
 
+store_option = click.option(
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CSFLOW_STORE",
+    default=None,
+    help="The run store (SQLite). Default: PROJECT/.csflow/runs.sqlite3, or $CSFLOW_STORE.",
+)
+
+
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
@@ -129,6 +138,7 @@ def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, A
     callback=_duration,
     help="The run's overall deadline.",
 )
+@store_option
 @guarded
 def run(
     flow: str,
@@ -137,11 +147,17 @@ def run(
     project_dir: Path,
     as_json: bool,
     deadline: float,
+    store: Path | None,
 ) -> None:
-    """Run FLOW once and show its reply, outputs and steps."""
+    """Run FLOW once and show its reply, outputs and steps; the run is recorded (csflow runs)."""
+    from engine import Project
+
     inputs = parse_inputs(pairs, inputs_json)
-    project = _load(project_dir)
-    result = project.run_sync(flow, inputs, deadline=deadline)
+    project = Project.load(project_dir, store=store or True)
+    try:
+        result = project.run_sync(flow, inputs, deadline=deadline)
+    finally:
+        project.close_store()
     if as_json:
         click.echo(result.to_json())
     else:
@@ -153,17 +169,25 @@ def run(
 @project_option
 @guarded
 def validate(project_dir: Path) -> None:
-    """Check every flow and connection of the project; list every problem."""
-    project = _load(project_dir)
+    """Check every flow, connection, channel and flow test of the project; list every problem."""
+    from adapters.channels import load_channels
     from flowtest import load_test_files
 
-    tests, problems = load_test_files(project)
-    if problems:
-        raise ProjectError(problems)
+    try:
+        project = _load(project_dir)
+    except ProjectError as exc:
+        _, more = load_channels(project_dir, os.environ)  # one pass: channel problems too
+        raise ProjectError([*exc.problems, *more]) from None
+    channels, problems = load_channels(project_dir, os.environ, project=project)
+    tests, more = load_test_files(project)
+    if problems or more:
+        raise ProjectError([*problems, *more])
     n, c = len(project.flows), len(project.connection_models)
     t = sum(len(tf.model.cases) for tf in tests)
+    ch = len(channels.endpoints)
     click.echo(
-        f"{project_dir}: ok — {n} flow{'s' * (n != 1)}, {c} connection{'s' * (c != 1)}, {t} test case{'s' * (t != 1)}"
+        f"{project_dir}: ok — {n} flow{'s' * (n != 1)}, {c} connection{'s' * (c != 1)}, "
+        f"{ch} channel{'s' * (ch != 1)}, {t} test case{'s' * (t != 1)}"
     )
 
 

@@ -9,8 +9,6 @@ over the scope, with no copy of it, so a step costs about what a bare Jinja eval
 from __future__ import annotations
 
 import datetime as dt
-import math
-import operator
 import re
 from collections.abc import Callable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,16 +20,14 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.meta import find_undeclared_variables
 from jinja2.parser import Parser
 from jinja2.runtime import Context, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.errors import StepError
+from engine.sandbox import MAX_VALUE_CHARS, CappedSandbox
 
 Compiled = Callable[[dict[str, Any]], Any]
 
-MAX_OUTPUT_CHARS = 100_000
-MAX_POWER = 1_000
-MAX_POWER_BITS = 4_096
-MAX_REPEAT_LEN = 100_000
+MAX_OUTPUT_CHARS = 100_000  # a rendered template
+MAX_VALUE_ITEMS = 1_000_000  # a list or mapping an expression returns
 
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 
@@ -43,36 +39,6 @@ class ExpressionSyntaxError(Exception):
         super().__init__(message)
         self.message = message
         self.offset = offset
-
-
-class _CappedSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with caps on ``**`` and on ``*`` applied to text and lists."""
-
-    intercepted_binops = frozenset({"**", "*"})
-
-    def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
-        if op == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_POWER:
-                raise SecurityError(f"exponent {right} is over the limit of {MAX_POWER}")
-            # `**` groups left to right in Jinja: bound the result's size, not just the exponent.
-            numbers = isinstance(left, int | float) and isinstance(right, int | float)
-            if (
-                numbers
-                and abs(left) > 1
-                and right > 0
-                and right * math.log2(abs(left)) > MAX_POWER_BITS
-            ):
-                raise SecurityError(f"the result of ** would have more than {MAX_POWER_BITS} bits")
-            return operator.pow(left, right)
-        if isinstance(left, int) and isinstance(right, str | list | tuple):
-            left, right = right, left
-        if (
-            isinstance(left, str | list | tuple)
-            and isinstance(right, int)
-            and len(left) * right > MAX_REPEAT_LEN
-        ):
-            raise SecurityError(f"repetition would make more than {MAX_REPEAT_LEN} items")
-        return operator.mul(left, right)
 
 
 # ------------------------------------------------------------------------------- filters
@@ -121,9 +87,7 @@ class Expressions:
     """The one sandboxed Jinja environment of a project, and its compilers."""
 
     def __init__(self) -> None:
-        env = _CappedSandbox(
-            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-        )
+        env = CappedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
         env.filters.update(normalize_phone=normalize_phone, date=date_filter, money=money)
         self.env = env
         # Names an expression may use without defining them.
@@ -320,6 +284,9 @@ def _expression_callable(
             result = ctx.vars["result"]
             if isinstance(result, Undefined):
                 result._fail_with_undefined_error()
+            if isinstance(result, str | list | dict | tuple) and len(result) > _cap(result):
+                # A value that doubles at every pass of a loop of steps stops here.
+                raise SecurityError(f"the value is over {_cap(result)} {_unit(result)}")
         except StepError:
             raise
         except (
@@ -340,8 +307,17 @@ def _expression_callable(
 def _template_callable(env: Any, root: Callable[[Context], Iterator[str]], source: str) -> Compiled:
     def render(scope: dict[str, Any]) -> str:
         ctx = Context(env, scope, None, {})
+        parts, size = [], 0
         try:
-            text = "".join(root(ctx))
+            for part in root(ctx):  # counted as it comes: a loop cannot build it all first
+                size += len(part)
+                if size > MAX_OUTPUT_CHARS:
+                    raise StepError(
+                        "expression", f"template output is over {MAX_OUTPUT_CHARS} characters"
+                    )
+                parts.append(part)
+        except StepError:
+            raise
         except (
             UndefinedError,
             SecurityError,
@@ -351,8 +327,14 @@ def _template_callable(env: Any, root: Callable[[Context], Iterator[str]], sourc
             LookupError,
         ) as exc:
             raise _fail(source, exc) from None
-        if len(text) > MAX_OUTPUT_CHARS:
-            raise StepError("expression", f"template output is over {MAX_OUTPUT_CHARS} characters")
-        return text
+        return "".join(parts)
 
     return render
+
+
+def _cap(value: Any) -> int:
+    return MAX_VALUE_CHARS if isinstance(value, str) else MAX_VALUE_ITEMS
+
+
+def _unit(value: Any) -> str:
+    return "characters" if isinstance(value, str) else "items"

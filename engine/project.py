@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from adapters.connections import Connections
-from engine.errors import UsageError
+from engine.errors import Problem, ProjectError, UsageError
 from engine.loader import LoadedProject, load_project, unknown_flow_message
 from engine.plan import FlowPlan
 from engine.result import RunResult
 from engine.runner import DEFAULT_DEADLINE, run_plan
+from engine.source import load_yaml
+from engine.store import Recorder, RunStore, open_store, store_path
+
+StoreOption = RunStore | str | Path | bool | None
 
 
 class Project:
@@ -21,18 +25,32 @@ class Project:
     >>> project = Project.load("flows")                 # ProjectError lists every problem
     >>> result = project.run_sync("wismo", {"email": "jane@example.com"})
     >>> result.status, result.reply
+
+    Runs are recorded only when asked: ``Project.load(path, store=True)`` records in
+    ``PROJECT/.csflow/runs.sqlite3`` (or ``CSFLOW_STORE``), ``store=PATH`` in that file, and
+    ``store=a_run_store`` in any ``RunStore``. ``csflow run`` always records.
     """
 
-    def __init__(self, loaded: LoadedProject) -> None:
+    def __init__(self, loaded: LoadedProject, store: StoreOption = None) -> None:
         self.root = loaded.root
         self.flows: dict[str, FlowPlan] = loaded.flows
         self.registry = loaded.registry
         self.connection_models = loaded.connections
         self.connections = Connections(loaded.connections, loaded.root, loaded.environ)
+        _raise_connection_problems(self.connections, loaded.root)
+        self._owns_store = store is not None and not hasattr(store, "begin")
+        self.store: RunStore | None = _open(store, loaded.root, loaded.environ)
 
     @classmethod
-    def load(cls, path: str | Path = ".", *, environ: Mapping[str, str] | None = None) -> Project:
-        return cls(load_project(Path(path), environ=dict(environ) if environ is not None else None))
+    def load(
+        cls,
+        path: str | Path = ".",
+        *,
+        environ: Mapping[str, str] | None = None,
+        store: StoreOption = None,
+    ) -> Project:
+        env = dict(environ) if environ is not None else None
+        return cls(load_project(Path(path), environ=env), store=store)
 
     def flow(self, name: str) -> FlowPlan:
         plan = self.flows.get(name)
@@ -50,13 +68,22 @@ class Project:
         run_id: str | None = None,
     ) -> RunResult:
         """Run ``flow``; UsageError for an unknown flow or bad inputs, else the RunResult."""
+        plan = self.flow(flow)
+        if self.store is None:
+            return await run_plan(
+                plan, inputs or {}, self.connections, deadline=deadline, dry_run=dry_run,
+                run_id=run_id,
+            )  # fmt: skip
+        recorder = Recorder(self.store, inputs or {}, self.connections.redact)
         return await run_plan(
-            self.flow(flow),
+            plan,
             inputs or {},
             self.connections,
             deadline=deadline,
             dry_run=dry_run,
             run_id=run_id,
+            before_write=recorder.before_write,
+            on_end=recorder.end,
         )
 
     def run_sync(
@@ -72,5 +99,37 @@ class Project:
 
         return asyncio.run(once())
 
+    def close_store(self) -> None:
+        """Write what the store has queued; close it if the project opened it."""
+        if self.store is not None:
+            if self._owns_store:
+                self.store.close()
+            else:
+                self.store.flush()
+
     async def aclose(self) -> None:
         await self.connections.aclose()
+        if self.store is not None:
+            await asyncio.to_thread(self.close_store)
+
+
+def _open(store: StoreOption, root: Path, environ: Mapping[str, str] | None) -> RunStore | None:
+    if store is None or store is False:
+        return None
+    if store is True:
+        return open_store(store_path(root, environ))
+    if isinstance(store, str | Path):
+        return open_store(store)
+    return store
+
+
+def _raise_connection_problems(connections: Connections, root: Path) -> None:
+    """Problems only a connection's setup finds (a custom auth that will not import), placed."""
+    found = connections.problems()
+    if not found:
+        return
+    problems: list[Problem] = []
+    _, source = load_yaml(root / "connections.yaml", problems)
+    for name, key, message in found:
+        problems.append(source.problem((name, "auth", key), message))
+    raise ProjectError(problems)

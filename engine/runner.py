@@ -10,17 +10,17 @@ import asyncio
 import datetime as dt
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from time import perf_counter
 from typing import Any
 
-from engine.coerce import CoercionError, check_format, coerce
-from engine.compiler import did_you_mean
-from engine.context import ActionContext, ConnectionOpener, Payload
-from engine.errors import StepError, UsageError
+from engine.coerce import CoercionError
+from engine.context import CURRENT, ActionContext, ConnectionOpener, Payload
+from engine.errors import Outcome, StepError, UsageError
 from engine.fields import extract
+from engine.flow_io import check_inputs, check_outputs
 from engine.plan import FAIL, FlowPlan, Step
 from engine.result import RunResult, StepRecord
 
@@ -28,6 +28,11 @@ _SYNC_ACTIONS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="csflow-ac
 MAX_STEPS = 1_000
 DEFAULT_DEADLINE = 8.0
 _FINAL = frozenset({"deadline", "step_limit"})  # no on_error can help: the run is over
+# The run-wide timeout is a backstop a little after the deadline, so that the call's own
+# timeout (at the deadline) is the one that fires and says which step it cut off.
+_BACKSTOP = 0.05
+
+BeforeWrite = Callable[[RunResult, StepRecord], Awaitable[None]]
 
 
 class _Failed(Exception):
@@ -40,12 +45,15 @@ class _Failed(Exception):
 
 class _Run:
     __slots__ = (
+        "active",
         "connections",
         "count",
         "deadline_at",
         "dry_run",
         "loop",
+        "on_write",
         "records",
+        "redact",
         "reply",
         "run_id",
     )
@@ -61,37 +69,14 @@ class _Run:
         self.records: list[StepRecord] = []
         self.reply: str | None = None
         self.count = 0
+        self.on_write: Callable[[StepRecord], Awaitable[None]] | None = None
+        self.redact: Callable[[str], str] = getattr(connections, "redact", _same)
+        # The call under way: its record and context, for a deadline that cuts it off.
+        self.active: tuple[StepRecord, ActionContext, float] | None = None
 
 
-def check_inputs(plan: FlowPlan, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Inputs converted to their declared types; every problem named in one UsageError."""
-    problems, values = [], {}
-    for name in inputs:
-        if name not in plan.inputs:
-            problems.append(f"unknown input '{name}'{did_you_mean(name, plan.inputs)}")
-    for name, spec in plan.inputs.items():
-        value = inputs.get(name)
-        if isinstance(value, str):
-            value = value.strip()  # customers type spaces around what they paste
-        if value is None or value == "":
-            if spec.required and spec.default is None:
-                problems.append(f"missing input '{name}' ({spec.type})")
-            values[name] = spec.default
-            continue
-        try:
-            value = coerce(value, spec.type)
-        except CoercionError as exc:
-            problems.append(f"input '{name}': {exc}")
-            continue
-        bad = check_format(value, spec.format)
-        if bad is None and spec.enum is not None and value not in spec.enum:
-            bad = f"{value!r} is not one of {', '.join(map(str, spec.enum))}"
-        if bad:
-            problems.append(f"input '{name}': {bad}")
-        values[name] = value
-    if problems:
-        raise UsageError(f"flow '{plan.name}': " + "; ".join(problems))
-    return values
+def _same(text: str) -> str:
+    return text
 
 
 async def run_plan(
@@ -102,14 +87,23 @@ async def run_plan(
     deadline: float = DEFAULT_DEADLINE,
     run_id: str | None = None,
     dry_run: bool = False,
+    before_write: BeforeWrite | None = None,
+    on_end: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
-    """Run a flow to its end. Inputs are checked first (UsageError); the rest is the result."""
+    """Run a flow to its end. Inputs are checked first (UsageError); the rest is the result.
+
+    ``before_write(result, step)`` is awaited right before a write leaves (the run store's
+    ``in_flight`` record); ``result`` is the run so far. ``on_end(result)`` is called once
+    the run has ended, also when its caller cancelled it.
+    """
     values = check_inputs(plan, inputs)
     started = perf_counter()
     run = _Run(connections, deadline, run_id or uuid.uuid4().hex, dry_run)
     result = RunResult(flow=plan.name, status="completed", run_id=run.run_id, steps=run.records)
+    if before_write is not None:
+        run.on_write = partial(before_write, result)
     try:
-        async with asyncio.timeout_at(run.deadline_at):
+        async with asyncio.timeout_at(run.deadline_at + _BACKSTOP):
             result.outputs = await _execute(run, plan, values, "", dt.datetime.now(dt.UTC))
     except _Failed as failed:
         result.status, result.error = "failed", {**failed.error.as_dict(), "step": failed.step}
@@ -118,11 +112,28 @@ async def run_plan(
         result.error = {
             "kind": "deadline",
             "message": f"the run passed its deadline of {deadline:g}s",
-            "step": None,
+            "step": _cut_off(run),
         }
+    except asyncio.CancelledError:
+        result.status = "failed"
+        result.error = {
+            "kind": "deadline",
+            "message": "the run was cancelled by its caller",
+            "step": _cut_off(run),
+        }
+        _end(run, result, started, on_end)
+        raise
+    _end(run, result, started, on_end)
+    return result
+
+
+def _end(
+    run: _Run, result: RunResult, started: float, on_end: Callable[[RunResult], None] | None
+) -> None:
     result.reply = run.reply
     result.duration_ms = (perf_counter() - started) * 1000
-    return result
+    if on_end is not None:
+        on_end(result)
 
 
 async def _execute(
@@ -202,28 +213,24 @@ async def _execute(
             if step.on_error == FAIL or err.kind in _FINAL:
                 raise _Failed(err, label) from None
             i = step.on_error
-    return _outputs(plan, scope, returned or {})
+    try:
+        return check_outputs(plan, scope, returned or {})
+    except StepError as err:
+        raise _Failed(err, None) from None
 
 
-def _outputs(plan: FlowPlan, scope: dict[str, Any], returned: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, spec in plan.outputs.items():
-        value = returned[name] if name in returned else scope.get(name)
-        try:
-            value = coerce(value, spec.type)
-        except CoercionError as exc:
-            raise _Failed(StepError("validation", f"output '{name}': {exc}"), None) from None
-        if value is None and spec.required:
-            raise _Failed(
-                StepError("validation", f"output '{name}' is required but was not set"), None
-            )
-        if value is not None and spec.enum is not None and value not in spec.enum:
-            raise _Failed(
-                StepError("validation", f"output '{name}': {value!r} is not one of {spec.enum}"),
-                None,
-            )
-        out[name] = value
-    return out
+def _cut_off(run: _Run) -> str | None:
+    """The call the backstop cut off, recorded as failed; its id."""
+    if run.active is None:
+        return None
+    record, ctx, started = run.active
+    record.ok = False
+    record.outcome = "unknown" if ctx.may_have_written else record.outcome
+    record.error = {"kind": "deadline", "message": "the call was cut off by the run's deadline"}
+    if record.outcome is not None:
+        record.error["outcome"] = record.outcome
+    record.duration_ms = (perf_counter() - started) * 1000
+    return record.id
 
 
 def _visible(record: StepRecord, data: Any) -> dict[str, Any]:
@@ -311,13 +318,19 @@ async def _attempts(
             timeout=step.timeout,
             idempotency_key=key,
             dry_run=run.dry_run,
+            before_write=partial(run.on_write, record) if run.on_write is not None else None,
         )
+        run.active = (record, ctx, perf_counter())
         try:
-            return await _once(run, step, args, ctx)
+            data = await _once(run, step, args, ctx)
         except StepError as err:
+            run.active = None
             record.status = err.status
-            if ctx.write and ctx.sent and err.kind == "timeout" and err.outcome is None:
+            wrote = ctx.may_have_written
+            if wrote and err.kind == "timeout" and err.outcome is None:
                 err.outcome = "unknown"
+            elif ctx.write and not wrote and err.outcome is None:
+                err.outcome = "not_sent"
             record.outcome = err.outcome
             if (
                 retry is None
@@ -325,7 +338,7 @@ async def _attempts(
                 or not retry.matches(err.kind, err.status)
             ):
                 raise
-            if not err.retryable or (ctx.write and ctx.sent and key is None):
+            if not err.retryable or (wrote and key is None):
                 raise  # a write may have happened: retrying could do it twice
             delay = min(retry.max_backoff, retry.backoff * 2 ** (attempt - 1)) * random.uniform(
                 0.5, 1.0
@@ -335,6 +348,11 @@ async def _attempts(
             if run.loop.time() + delay >= run.deadline_at:
                 raise
             await asyncio.sleep(delay)
+        else:
+            run.active = None  # (left set when cancelled: the backstop records the cut)
+            if ctx.write:
+                record.outcome = "done" if ctx.may_have_written else record.outcome
+            return data
 
 
 async def _once(run: _Run, step: Step, args: dict[str, Any], ctx: ActionContext) -> Any:
@@ -347,6 +365,7 @@ async def _once(run: _Run, step: Step, args: dict[str, Any], ctx: ActionContext)
     if limit <= now:
         raise StepError("deadline", "no time left before the run's deadline")
     kwargs = {**args, "ctx": ctx} if spec.takes_ctx else args
+    token = CURRENT.set(ctx)
     try:
         async with asyncio.timeout_at(limit):
             if spec.is_async:
@@ -354,21 +373,19 @@ async def _once(run: _Run, step: Step, args: dict[str, Any], ctx: ActionContext)
             # Not the loop's default executor: asyncio.run waits for that one at exit, so a
             # stuck sync action would hold run_sync past its deadline.
             return await run.loop.run_in_executor(_SYNC_ACTIONS, partial(spec.func, **kwargs))
-    except StepError:
+    except StepError as err:
+        err.message = run.redact(err.message)
         raise
     except TimeoutError:
+        unknown: Outcome | None = "unknown" if ctx.may_have_written else None
         if limit >= run.deadline_at:
             raise StepError(
-                "deadline",
-                "the call was cut off by the run's deadline",
-                outcome="unknown" if ctx.write and ctx.sent else None,
+                "deadline", "the call was cut off by the run's deadline", outcome=unknown
             ) from None
-        raise StepError(
-            "timeout",
-            f"no answer within {step.timeout:g}s",
-            outcome="unknown" if ctx.write and ctx.sent else None,
-        ) from None
+        raise StepError("timeout", f"no answer within {step.timeout:g}s", outcome=unknown) from None
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a custom action raised: its message is the error
-        raise StepError("action", f"{type(exc).__name__}: {exc}") from None
+        raise StepError("action", run.redact(f"{type(exc).__name__}: {exc}")) from None
+    finally:
+        CURRENT.reset(token)

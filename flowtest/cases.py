@@ -83,7 +83,7 @@ async def run_case(project: Any, flow: str, case: TestCase) -> CaseOutcome:
         outcome.failures.append(f"the inputs were refused: {exc}")
         return outcome
     finally:
-        project.connections.use_transport(None)
+        MockRouter.uninstall(project)
     outcome.result = result
     outcome.failures.extend(compare(case, result))
     for call in router.unmatched:
@@ -99,7 +99,8 @@ def compare(case: TestCase, result: RunResult) -> list[str]:
         failures.append(f"status: expected {expect.status}, got {result.status}{why}")
     for key, want in (expect.outputs or {}).items():
         if key not in result.outputs:
-            failures.append(f"outputs.{key}: the flow has no such output")
+            why = "the run failed before returning" if result.status == "failed" else "the flow has no such output"
+            failures.append(f"outputs.{key}: expected {_show(want)}, but {why}")
             continue
         got = result.outputs[key]
         if _plain(got) != _plain(want):

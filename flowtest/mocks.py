@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from adapters.operation_mocks import use_operation_mocks
 from engine.model import MockSpec
 
 
@@ -45,7 +46,13 @@ class MockRouter:
             router.bases[conn.name] = (f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/"))
         router.extend(mocks)
         project.connections.use_transport(lambda _n: httpx.MockTransport(router.handle))
+        use_operation_mocks(project.connections, router.operation)
         return router
+
+    @staticmethod
+    def uninstall(project: Any) -> None:
+        project.connections.use_transport(None)
+        use_operation_mocks(project.connections, None)
 
     def extend(self, mocks: Iterable[MockSpec]) -> None:
         self.mocks.extend(_Mock(m) for m in mocks)

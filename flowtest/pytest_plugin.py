@@ -115,4 +115,4 @@ def flow_mock(csflow_project: Any) -> Iterator[Any]:
 
     router = MockRouter.install(csflow_project)
     yield router
-    csflow_project.connections.use_transport(None)
+    MockRouter.uninstall(csflow_project)

@@ -1,0 +1,244 @@
+"""``/openapi.json``: the served channels as an OpenAPI 3.1 document, built once at start.
+
+The generic channel gets one path per flow it runs for the served project, with the flow's
+declared inputs as the request schema, so that a client generator gets typed calls. Tenants'
+own flows are not listed: the document is public, a tenant's flows are not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.channels.config import DEFAULT_TENANT, Channels
+
+_TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "list": {"type": "array"},
+    "object": {"type": "object"},
+    "any": {},
+}
+
+_ERROR = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+}
+
+_RUN_RESULT = {
+    "type": "object",
+    "required": ["flow", "status", "outputs", "reply", "error", "steps"],
+    "properties": {
+        "flow": {"type": "string"},
+        "status": {"enum": ["completed", "failed"]},
+        "outputs": {"type": "object"},
+        "reply": {"type": ["string", "null"]},
+        "error": {
+            "type": ["object", "null"],
+            "properties": {
+                "kind": {"type": "string"},
+                "message": {"type": "string"},
+                "step": {"type": ["string", "null"]},
+            },
+        },
+        "steps": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _schema(spec: Any) -> dict[str, Any]:
+    out = dict(_TYPES.get(spec.type, {}))
+    if getattr(spec, "format", None) == "email":
+        out["format"] = "email"
+    if spec.enum is not None:
+        out["enum"] = list(spec.enum)
+    if spec.description:
+        out["description"] = spec.description
+    return out
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _generic(endpoint: Any) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    if DEFAULT_TENANT not in endpoint.projects:
+        return paths
+    for name, plan in sorted(endpoint.flows(DEFAULT_TENANT).items()):
+        required = [n for n, s in plan.inputs.items() if s.required and s.default is None]
+        inputs: dict[str, Any] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {n: _schema(s) for n, s in plan.inputs.items()},
+        }
+        if required:
+            inputs["required"] = required
+        body = {"type": "object", "properties": {"inputs": inputs}, "additionalProperties": False}
+        paths[f"{endpoint.path}/flows/{name}/runs"] = {
+            "post": {
+                "operationId": f"run_{name}",
+                "summary": (plan.model.description or f"Run {name}").strip(),
+                "security": [{"apiKey": []}],
+                "requestBody": {"required": True, **_json(body, "the flow's inputs")},
+                "responses": {
+                    "200": _json(_RUN_RESULT, "the run's result, completed or failed (spec §8)"),
+                    "400": _json(_ERROR, "bad body, or inputs missing, unknown or mistyped"),
+                    "401": _json(_ERROR, "missing or wrong x-api-key"),
+                    "404": _json(_ERROR, "unknown flow"),
+                    "413": _json(_ERROR, "body over 64 KiB"),
+                },
+            }
+        }
+    return paths
+
+
+def _zipchat(endpoint: Any) -> dict[str, Any]:
+    context = {"type": "object", "properties": {"context": {"type": "string"}}}
+    found = {
+        "type": "object",
+        "required": ["context"],
+        "properties": {"context": {"type": "string"}, "tracking_url": {"type": ["string", "null"]}},
+    }
+    query = [
+        {"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
+        for n in ("order_id", "customer_email")
+    ]
+    return {
+        endpoint.path: {
+            "get": {
+                "operationId": f"{endpoint.name}_order",
+                "summary": "Zipchat custom order tracking",
+                "security": [{"apiKey": []}],
+                "parameters": query,
+                "responses": {
+                    "200": _json(found, "order found"),
+                    "400": _json(context, "order_id or customer_email missing or refused"),
+                    "401": {"description": "missing or wrong x-api-key (no body)"},
+                    "404": _json(context, "no order found"),
+                    "503": _json(context, "could not check right now"),
+                },
+            }
+        }
+    }
+
+
+def _coffield(endpoint: Any) -> dict[str, Any]:
+    answer = {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["ok", "status", "summary"],
+                "properties": {
+                    "ok": {"const": True},
+                    "status": {"type": "string"},
+                    "summary": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["ok", "error_code"],
+                "properties": {
+                    "ok": {"const": False},
+                    "error_code": {
+                        "enum": ["not_found", "unauthorized", "invalid_reference", "receiver_error"]
+                    },
+                    "message": {"type": "string"},
+                },
+            },
+        ]
+    }
+    body = {
+        "type": "object",
+        "required": ["kind", "reference", "tenant_id"],
+        "properties": {
+            "kind": {"enum": sorted(endpoint.kinds)},
+            "reference": {"type": "string"},
+            "context": {"type": "object"},
+            "tenant_id": {"type": ["integer", "string"]},
+        },
+    }
+    headers = [
+        {"name": h, "in": "header", "required": r, "schema": {"type": "string"}}
+        for h, r in (
+            ("X-Coffield-Signature", True),
+            ("X-Coffield-Timestamp", endpoint.max_age > 0),
+            ("X-Coffield-Tenant-Id", False),
+            ("X-Coffield-Lookup-Kind", False),
+        )
+    ]
+    return {
+        endpoint.path: {
+            "post": {
+                "operationId": f"{endpoint.name}_lookup",
+                "summary": "Coffield.io order status connector (HMAC-SHA256 signed)",
+                "parameters": headers,
+                "requestBody": {"required": True, **_json(body, "the lookup")},
+                "responses": {
+                    "200": _json(answer, "found, not_found or invalid_reference"),
+                    "401": _json(answer, "unauthorized: bad signature or stale timestamp"),
+                    "413": _json(answer, "body over 64 KiB"),
+                    "503": _json(answer, "receiver_error: could not check right now"),
+                },
+            }
+        }
+    }
+
+
+def _order_lookup(endpoint: Any) -> dict[str, Any]:
+    query = [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+        for n in ("email", "order_id", "phone", "ref_id")
+    ]
+    return {
+        endpoint.path: {
+            "get": {
+                "operationId": f"{endpoint.name}_orders",
+                "summary": "Orders by email, order_id, phone (last 7 digits) or ref_id",
+                "security": [{"apiKey": []}],
+                "parameters": query,
+                "responses": {
+                    "200": _json(
+                        {"type": "array", "items": {"$ref": "#/components/schemas/Order"}},
+                        "the matching orders, [] when none",
+                    ),
+                    "400": _json(_ERROR, "no parameter given"),
+                    "401": _json(_ERROR, "missing or wrong key"),
+                    "503": _json(_ERROR, "could not check right now"),
+                },
+            }
+        }
+    }
+
+
+_BUILDERS = {
+    "generic": _generic,
+    "zipchat": _zipchat,
+    "coffield": _coffield,
+    "order_lookup": _order_lookup,
+}
+
+
+def document(channels: Channels) -> dict[str, Any]:
+    from adapters.channels.order_lookup import Order
+
+    paths: dict[str, Any] = {}
+    for endpoint in channels.endpoints.values():
+        paths.update(_BUILDERS[endpoint.type](endpoint))
+    order_schema = Order.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = {"Order": {k: v for k, v in order_schema.items() if k != "$defs"}}
+    schemas.update(order_schema.get("$defs", {}))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "csflow channels", "version": "1"},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+            "schemas": schemas,
+        },
+    }

@@ -1,0 +1,179 @@
+"""``csflow runs``: the run history, newest first; ``csflow runs show ID``: one run's trace.
+
+The store is read where ``csflow run`` writes it: ``--store PATH``, else ``$CSFLOW_STORE``,
+else ``PROJECT/.csflow/runs.sqlite3``. The project itself is not loaded, so the history of
+a project that no longer loads can still be read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cli.main import EXIT_OK, EXIT_USAGE, cli, guarded, project_option, store_option
+from engine.coerce import to_json
+from engine.store import RunRecord, RunStore, StoreError, open_store, store_path
+
+STYLE = {"completed": "green", "failed": "red", "in_flight": "yellow"}
+
+
+def _store(project_dir: Path, store: Path | None) -> RunStore | None:
+    path = store or store_path(project_dir)
+    try:
+        return open_store(path, create=False)
+    except StoreError as exc:
+        if not Path(path).exists():
+            return None
+        raise exc
+
+
+def _reason(error: dict[str, Any] | None) -> str:
+    if not error:
+        return ""
+    where = f" at {error['step']}" if error.get("step") else ""
+    return f"{error.get('kind')}{where}: {error.get('message', '')}"
+
+
+def _when(started_at: str) -> str:
+    return started_at.replace("T", " ")[:19]
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+@cli.group(invoke_without_command=True)
+@project_option
+@store_option
+@click.option("--flow", default=None, help="Only the runs of this flow.")
+@click.option("--failed", is_flag=True, help="Only failed runs.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of run summaries.")
+@click.pass_context
+@guarded
+def runs(
+    ctx: click.Context,
+    project_dir: Path,
+    store: Path | None,
+    flow: str | None,
+    failed: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List recorded runs, newest first, and each flow's last failure."""
+    if ctx.invoked_subcommand is not None:
+        return
+    opened = _store(project_dir, store)
+    found = opened.list_runs(flow=flow, failed=failed, limit=limit) if opened else []
+    if as_json:
+        click.echo(json.dumps([r.summary() for r in found], default=to_json, ensure_ascii=False))
+        sys.exit(EXIT_OK)
+    console = Console(highlight=False)
+    if not found:
+        where = store or store_path(project_dir)
+        console.print(f"no runs recorded{' that match' if opened else ''} in {where}")
+        sys.exit(EXIT_OK)
+    table = Table(box=None, header_style="dim", padding=(0, 1), pad_edge=False, expand=True)
+    table.add_column("id", no_wrap=True, min_width=12)
+    table.add_column("flow", no_wrap=True, min_width=max(len(r.flow) for r in found))
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("started (UTC)", no_wrap=True, min_width=19)
+    table.add_column("ms", justify="right", no_wrap=True, min_width=7)
+    table.add_column("error", ratio=1, overflow="fold")
+    for r in found:
+        table.add_row(
+            r.id[:12],
+            r.flow,
+            Text(r.status, style=STYLE.get(r.status, "")),
+            _when(r.started_at),
+            _ms(r.duration_ms),
+            Text(_reason(r.error), style="red"),
+        )
+    console.print(table)
+    assert opened is not None
+    failures = opened.last_failures()
+    shown = {name: f for name, f in failures.items() if flow is None or name == flow}
+    if shown:
+        console.print(Text("\nlast failure of each flow", style="dim"))
+        width = max(len(n) for n in shown)
+        for name, f in shown.items():
+            console.print(
+                Text.assemble(
+                    "  ",
+                    (name.ljust(width), "bold"),
+                    f"  {_when(f.started_at)}  {f.id[:12]}  ",
+                    (_reason(f.error), "red"),
+                )
+            )
+
+
+@runs.command("show")
+@click.argument("run_id")
+@project_option
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="The whole run as one JSON object.")
+@guarded
+def show(run_id: str, project_dir: Path, store: Path | None, as_json: bool) -> None:
+    """Show one run's whole trace: inputs, outputs, reply, error and every step."""
+    opened = _store(project_dir, store)
+    record = opened.get_run(run_id) if opened else None
+    if record is None:
+        click.echo(f"error: no recorded run has the id '{run_id}'", err=True)
+        sys.exit(EXIT_USAGE)
+    if as_json:
+        click.echo(json.dumps(record.as_dict(), default=to_json, ensure_ascii=False))
+        sys.exit(EXIT_OK)
+    _show(Console(highlight=False), record)
+
+
+def _show(console: Console, r: RunRecord) -> None:
+    console.print(
+        Text.assemble(
+            (r.flow, "bold"),
+            "  ",
+            (r.status, f"bold {STYLE.get(r.status, '')}"),
+            f"  {_ms(r.duration_ms)} ms  {r.started_at}  {r.id}",
+        )
+    )
+    if r.reply:
+        console.print(Text.assemble(("  reply  ", "dim"), (r.reply, "cyan")))
+    if r.error:
+        console.print(Text.assemble(("  error  ", "dim"), (_reason(r.error), "red")))
+    for title, values in (("inputs", r.inputs), ("outputs", r.outputs)):
+        shown = {k: v for k, v in values.items() if v is not None}
+        if shown:
+            console.print(Text(f"  {title}", style="dim"))
+            width = max(len(k) for k in shown)
+            for key, value in shown.items():
+                text = value if isinstance(value, str) else json.dumps(value, default=to_json)
+                console.print(Text.assemble("    ", (key.ljust(width), "bold"), "  ", text))
+    table = Table(box=None, header_style="dim", padding=(0, 1), pad_edge=True)
+    for col in ("step", "verb", "does", "status", "ms", "tries", "outcome"):
+        table.add_column(col, no_wrap=True)
+    failures = []
+    for s in r.steps:
+        mark = {True: ("✓ ", "green"), False: ("✗ ", "red")}[bool(s["ok"])]
+        if s.get("state") == "in_flight":
+            mark = ("… ", "yellow")
+        name = s["id"] or f"(line {s.get('line')})"
+        table.add_row(
+            Text.assemble(mark, name),
+            s["verb"],
+            s.get("action") or s.get("flow") or "",
+            "" if s.get("status") is None else str(s["status"]),
+            _ms(s.get("duration_ms")),
+            str(s.get("attempts") or "") if s["verb"] == "call" else "",
+            Text(s.get("outcome") or "", style="yellow" if s.get("outcome") == "unknown" else ""),
+        )
+        if s.get("error"):
+            failures.append((name, _reason(s["error"])))
+    console.print(table)
+    for name, reason in failures:
+        console.print(Text.assemble(("  ✗ ", "red"), (name, "bold"), "  ", (reason, "red")))

@@ -1,0 +1,62 @@
+"""``csflow serve``: the channels of channels.yaml (spec §9), served to chat platforms."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from cli.main import cli, guarded, project_option
+from engine import UsageError
+
+
+@cli.command()
+@project_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes; each loads the project (the app keeps no state between requests).",
+)
+@click.option(
+    "--ssl-certfile",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve https with this certificate (PEM); platforms call https endpoints only.",
+)
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="Its key.")
+@guarded
+def serve(
+    project_dir: Path,
+    host: str,
+    port: int,
+    workers: int,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+) -> None:
+    """Serve the channels of channels.yaml until Ctrl+C or SIGTERM (graceful shutdown).
+
+    Logs are JSON lines: the access log on stdout, the server's own lines on stderr.
+    """
+    from adapters.channels.app import create_app
+    from adapters.channels.server import serve as serve_app
+    from adapters.channels.server import serve_workers
+
+    # Loaded here first, in every case, so that a broken project prints its problems and
+    # exits 2 before any worker starts.
+    app = create_app(project_dir, os.environ)
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise UsageError("--ssl-certfile and --ssl-keyfile go together")
+    tls = (ssl_certfile, ssl_keyfile) if ssl_certfile and ssl_keyfile else None
+    if workers > 1 and port == 0:
+        raise UsageError("--workers needs a fixed --port: every worker listens on it")
+    try:
+        if workers == 1:
+            serve_app(app, host, port, tls=tls)
+        else:
+            serve_workers(project_dir, host, port, workers, tls=tls)
+    except OSError as exc:  # the port is taken, or the address is not ours
+        raise UsageError(str(exc)) from None

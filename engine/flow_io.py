@@ -1,0 +1,61 @@
+"""A flow's boundary: its inputs checked and converted before a run, its outputs after."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.coerce import CoercionError, check_format, coerce
+from engine.compiler import did_you_mean
+from engine.errors import StepError, UsageError
+from engine.plan import FlowPlan
+
+
+def check_inputs(plan: FlowPlan, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Inputs converted to their declared types; every problem named in one UsageError."""
+    problems, values = [], {}
+    for name in inputs:
+        if name not in plan.inputs:
+            problems.append(f"unknown input '{name}'{did_you_mean(name, plan.inputs)}")
+    for name, spec in plan.inputs.items():
+        value = inputs.get(name)
+        if isinstance(value, str):
+            value = value.strip()  # customers type spaces around what they paste
+        if value is None or value == "":
+            if spec.required and spec.default is None:
+                problems.append(f"missing input '{name}' ({spec.type})")
+            values[name] = spec.default
+            continue
+        try:
+            value = coerce(value, spec.type)
+        except CoercionError as exc:
+            problems.append(f"input '{name}': {exc}")
+            continue
+        bad = check_format(value, spec.format)
+        if bad is None and spec.enum is not None and value not in spec.enum:
+            bad = f"{value!r} is not one of {', '.join(map(str, spec.enum))}"
+        if bad:
+            problems.append(f"input '{name}': {bad}")
+        values[name] = value
+    if problems:
+        raise UsageError(f"flow '{plan.name}': " + "; ".join(problems))
+    return values
+
+
+def check_outputs(
+    plan: FlowPlan, scope: dict[str, Any], returned: dict[str, Any]
+) -> dict[str, Any]:
+    """The declared outputs, converted and checked; StepError(validation) names a bad one."""
+    out: dict[str, Any] = {}
+    for name, spec in plan.outputs.items():
+        value = returned[name] if name in returned else scope.get(name)
+        try:
+            value = coerce(value, spec.type)
+        except CoercionError as exc:
+            raise StepError("validation", f"output '{name}': {exc}") from None
+        if value is None and spec.required:
+            raise StepError("validation", f"output '{name}' is required but was not set")
+        if value is not None and spec.enum is not None and value not in spec.enum:
+            raise StepError("validation", f"output '{name}': {value!r} is not one of {spec.enum}")
+        out[name] = value
+    return out

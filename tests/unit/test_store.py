@@ -1,0 +1,290 @@
+"""The run store: the SQLite store's contract, Project's recording, and ``csflow runs``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from unit_support import ProjectFiles
+
+from engine.store import IN_FLIGHT, RunRecord, StoreError, open_store, store_path
+
+TOKEN = "tok_store_secret_9876"
+
+CONNECTIONS = """
+shop:
+  type: rest
+  base_url: https://shop.example.com
+  auth: {type: bearer, token: {env: SHOP_TOKEN}}
+"""
+
+FLOWS = {
+    "lookup": """
+    name: lookup
+    inputs:
+      email: string
+    outputs:
+      status: string
+    steps:
+      - id: orders
+        call: http
+        with: {connection: shop, path: /orders, query: {email: "{{ email }}"}}
+        extract: {status: status, note: note}
+      - reply: "Your order is {{ status }} ({{ note }})"
+    """,
+    "create": """
+    name: create
+    steps:
+      - id: create
+        call: http
+        with: {connection: shop, method: POST, path: /orders, json: {sku: A}}
+    """,
+}
+
+
+def record(
+    rid: str, flow: str = "lookup", status: str = "completed", at: str = "", **kw: Any
+) -> RunRecord:
+    return RunRecord(
+        id=rid, flow=flow, status=status, started_at=at or f"2026-11-20T10:00:{rid[-2:]}.000Z", **kw
+    )
+
+
+# -- the SQLite store -----------------------------------------------------------------------------
+
+
+def test_finished_runs_are_listed_newest_first_with_filters(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "runs.sqlite3")
+    error = {"kind": "connect", "message": "refused", "step": "orders"}
+    store.finish(record("run-01"))
+    store.finish(record("run-02", status="failed", error=error))
+    store.finish(record("run-03", flow="create"))
+    store.close()
+    reader = open_store(tmp_path / "runs.sqlite3", create=False)
+    assert [r.id for r in reader.list_runs()] == ["run-03", "run-02", "run-01"]
+    assert [r.id for r in reader.list_runs(flow="lookup")] == ["run-02", "run-01"]
+    assert [r.id for r in reader.list_runs(failed=True)] == ["run-02"]
+    assert [r.id for r in reader.list_runs(limit=1)] == ["run-03"]
+    assert reader.list_runs()[1].summary() == {
+        "id": "run-02",
+        "flow": "lookup",
+        "status": "failed",
+        "started_at": "2026-11-20T10:00:02.000Z",
+        "duration_ms": None,
+        "error": error,
+    }
+    assert {k: v.id for k, v in reader.last_failures().items()} == {"lookup": "run-02"}
+
+
+def test_a_run_is_found_by_a_unique_prefix_of_its_id(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "runs.sqlite3")
+    store.finish(record("abcdef-01"))
+    store.finish(record("abcdxyz-02"))
+    store.flush()
+    assert store.get_run("abcde").id == "abcdef-01"  # type: ignore[union-attr]
+    assert store.get_run("abcdxyz-02").id == "abcdxyz-02"  # type: ignore[union-attr]
+    assert store.get_run("abc") is None  # too short to be a prefix
+    assert store.get_run("abc_") is None  # "_" is a character, not a wildcard
+    with pytest.raises(StoreError, match="more than one"):
+        store.get_run("abcd")
+    store.close()
+
+
+def test_begin_is_committed_when_it_returns(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite3"
+    store = open_store(path)
+    steps = [{"id": "create", "verb": "call", "ok": True, "state": IN_FLIGHT, "attempts": 1}]
+    asyncio.run(store.begin(record("run-01", status=IN_FLIGHT, steps=steps)))
+    conn = sqlite3.connect(path)  # another connection, as another process would
+    assert conn.execute("SELECT status FROM runs").fetchall() == [(IN_FLIGHT,)]
+    assert conn.execute("SELECT step_id, state FROM steps").fetchall() == [("create", IN_FLIGHT)]
+    conn.close()
+    store.finish(record("run-01", steps=[{**steps[0], "state": None, "outcome": "done"}]))
+    store.close()
+    stored = open_store(path, create=False).get_run("run-01")
+    assert stored is not None and stored.status == "completed"
+    assert stored.steps == [
+        {
+            "id": "create",
+            "verb": "call",
+            "action": None,
+            "ok": True,
+            "status": None,
+            "duration_ms": None,
+            "attempts": 1,
+            "error": None,
+            "line": None,
+            "outcome": "done",
+        }
+    ]
+
+
+def test_a_store_that_cannot_be_opened_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot open the run store"):
+        open_store(tmp_path / "file" / "runs.sqlite3")
+    with pytest.raises(StoreError, match="no runs recorded yet"):
+        open_store(tmp_path / "none.sqlite3", create=False)
+
+
+def test_the_store_path_is_the_project_default_unless_csflow_store_says(tmp_path: Path) -> None:
+    assert store_path(tmp_path, {}) == tmp_path / ".csflow" / "runs.sqlite3"
+    assert store_path(tmp_path, {"CSFLOW_STORE": "/x/y.db"}) == Path("/x/y.db")
+
+
+# -- Project records its runs ---------------------------------------------------------------------
+
+
+def loaded(proj: ProjectFiles, store: Any, answer: Any) -> Any:
+    proj.write(flows=FLOWS, connections=CONNECTIONS)
+    project = proj.load(environ={"SHOP_TOKEN": TOKEN}) if store is None else None
+    if project is None:
+        from engine import Project
+
+        project = Project.load(proj.root, environ={"SHOP_TOKEN": TOKEN}, store=store)
+    project.connections.use_transport(lambda n: httpx.MockTransport(answer))
+    return project
+
+
+def test_project_runs_are_not_recorded_unless_asked(proj: ProjectFiles) -> None:
+    project = loaded(proj, None, lambda r: httpx.Response(200, json={"status": "SHP"}))
+    assert project.store is None
+    assert project.run_sync("lookup", {"email": "a@b.co"}).status == "completed"
+    assert not (proj.root / ".csflow").exists()
+
+
+def test_a_recorded_run_holds_its_whole_trace_with_secrets_redacted(proj: ProjectFiles) -> None:
+    answer = httpx.Response(200, json={"status": "SHP", "note": f"token {TOKEN}"})
+    project = loaded(proj, True, lambda r: answer)
+    result = project.run_sync("lookup", {"email": f"jane@example.com {TOKEN}"})
+    project.close_store()
+    path = proj.root / ".csflow" / "runs.sqlite3"
+    stored = open_store(path, create=False).get_run(result.run_id)
+    assert stored is not None
+    assert stored.status == "completed"
+    assert stored.inputs == {"email": "jane@example.com ***"}
+    assert stored.outputs == {"status": "SHP"}
+    assert stored.reply == "Your order is SHP (token ***)"
+    assert [(s["id"], s["status"], s["attempts"]) for s in stored.steps] == [
+        ("orders", 200, 1),
+        (None, None, 1),
+    ]
+    raw = b"".join(p.read_bytes() for p in path.parent.iterdir())
+    assert TOKEN.encode() not in raw
+
+
+def test_a_store_that_fails_before_a_write_stops_the_write(proj: ProjectFiles) -> None:
+    class Broken:
+        async def begin(self, record: RunRecord) -> None:
+            raise StoreError("the disk is full")
+
+        def finish(self, record: RunRecord) -> None:
+            self.finished = record
+
+        def flush(self, timeout: float | None = None) -> bool:
+            return True
+
+        def close(self) -> None: ...
+
+    sent: list[httpx.Request] = []
+    store = Broken()
+    project = loaded(proj, store, lambda r: sent.append(r) or httpx.Response(201))
+    result = project.run_sync("create")
+    assert result.status == "failed"
+    assert "the disk is full" in result.error["message"]
+    assert result.steps[0].outcome == "not_sent"
+    assert sent == []
+    assert store.finished.status == "failed"
+
+
+async def test_a_cancelled_run_is_still_recorded(proj: ProjectFiles, tmp_path: Path) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(10)
+        return httpx.Response(200)
+
+    store = open_store(tmp_path / "runs.sqlite3")
+    project = loaded(proj, store, slow)
+    task = asyncio.ensure_future(project.run("lookup", {"email": "a@b.co"}))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await project.aclose()
+    store.flush()
+    (run,) = store.list_runs()
+    assert run.status == "failed"
+    assert run.error is not None and run.error["kind"] == "deadline"
+    assert "cancelled" in run.error["message"]
+    store.close()
+
+
+# -- csflow runs ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli() -> Any:
+    from cli.main import _load_command_modules, cli
+
+    _load_command_modules()
+    return cli
+
+
+def test_csflow_runs_lists_and_shows_what_csflow_run_recorded(
+    proj: ProjectFiles, cli: Any, tmp_path: Path
+) -> None:
+    store = tmp_path / "history.sqlite3"
+    s = open_store(store)
+    failure = {"kind": "connect", "message": "GET shop/orders: refused", "step": "orders"}
+    s.finish(record("aaaa-01", duration_ms=3.2))
+    s.finish(record("bbbb-02", status="failed", error=failure, duration_ms=1.5))
+    s.finish(record("cccc-03", flow="create", status=IN_FLIGHT))
+    s.close()
+    runner = CliRunner()
+    out = runner.invoke(cli, ["runs", "--store", str(store), "--json"])
+    assert out.exit_code == 0, out.output
+    listed = json.loads(out.output)
+    assert [r["id"] for r in listed] == ["cccc-03", "bbbb-02", "aaaa-01"]
+    assert set(listed[0]) == {"id", "flow", "status", "started_at", "duration_ms", "error"}
+    out = runner.invoke(cli, ["runs", "--store", str(store), "--failed", "--json"])
+    assert [r["id"] for r in json.loads(out.output)] == ["bbbb-02"]
+    out = runner.invoke(cli, ["runs", "--store", str(store), "--flow", "create", "--json"])
+    assert [r["status"] for r in json.loads(out.output)] == [IN_FLIGHT]
+    human = runner.invoke(cli, ["runs", "--store", str(store)], env={"COLUMNS": "200"}).output
+    assert "last failure of each flow" in human
+    assert "lookup" in human.split("last failure of each flow")[1]
+    assert "connect at orders: GET shop/orders: refused" in human
+    shown = runner.invoke(cli, ["runs", "show", "bbbb", "--store", str(store), "--json"])
+    assert json.loads(shown.output)["error"] == failure
+    missing = runner.invoke(cli, ["runs", "show", "zzzz", "--store", str(store)])
+    assert missing.exit_code == 2
+    assert "no recorded run" in missing.output
+
+
+def test_csflow_runs_with_no_store_yet_says_so(cli: Any, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(cli, ["runs", "--project", str(tmp_path)])
+    assert out.exit_code == 0
+    assert "no runs recorded" in out.output
+    out = runner.invoke(cli, ["runs", "--project", str(tmp_path), "--json"])
+    assert json.loads(out.output) == []
+
+
+def test_csflow_run_records_into_the_store(
+    proj: ProjectFiles, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proj.write(flows={"hello": "name: hello\nsteps:\n  - reply: hi\n"})
+    store = tmp_path / "cli.sqlite3"
+    monkeypatch.setenv("CSFLOW_STORE", str(store))
+    runner = CliRunner()
+    out = runner.invoke(cli, ["run", "hello", "--project", str(proj.root), "--json"])
+    assert out.exit_code == 0, out.output
+    (run,) = open_store(store, create=False).list_runs()
+    assert (run.flow, run.status) == ("hello", "completed")
+    shown = runner.invoke(cli, ["runs", "show", run.id], env={"COLUMNS": "200"})
+    assert "hello" in shown.output and "completed" in shown.output
