@@ -28,7 +28,9 @@ def soap_operations(wsdl: str, root: Path) -> list[str]:
     if "://" in wsdl:
         raise ValueError("inspect reads a WSDL from the project folder; save the URL's WSDL there")
     path = Path(wsdl) if Path(wsdl).is_absolute() else root / wsdl
-    client = zeep.Client(str(path), settings=Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True))
+    client = zeep.Client(
+        str(path), settings=Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    )
     lines: list[str] = []
     for service in client.wsdl.services.values():
         for port in service.ports.values():
@@ -36,7 +38,9 @@ def soap_operations(wsdl: str, root: Path) -> list[str]:
             for op_name, op in sorted(port.binding._operations.items()):
                 lines.append(f"  {op_name}")
                 lines.append(f"    in:  {op.input.signature(as_output=False) if op.input else '-'}")
-                lines.append(f"    out: {op.output.signature(as_output=True) if op.output else '-'}")
+                lines.append(
+                    f"    out: {op.output.signature(as_output=True) if op.output else '-'}"
+                )
     return lines
 
 
@@ -45,14 +49,20 @@ def soap_operations(wsdl: str, root: Path) -> list[str]:
 
 def _graphql_schema(project: Any, name: str, model: Any) -> graphql.GraphQLSchema:
     if model.schema_:
-        path = Path(model.schema_) if Path(model.schema_).is_absolute() else project.root / model.schema_
+        path = (
+            Path(model.schema_)
+            if Path(model.schema_).is_absolute()
+            else project.root / model.schema_
+        )
         return graphql.build_schema(path.read_text(encoding="utf-8"))
 
     async def introspect() -> Any:
         try:
             body = json.dumps({"query": graphql.get_introspection_query()}).encode()
             conn = project.connections.get(name)
-            response = await conn.send("POST", "", content=body, headers={"Content-Type": "application/json"}, write=False)
+            response = await conn.send(
+                "POST", "", content=body, headers={"Content-Type": "application/json"}, write=False
+            )
             return json.loads(response.content)
         finally:
             await project.aclose()

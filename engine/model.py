@@ -39,7 +39,9 @@ def parse_duration(value: Any) -> Any:
 
 # The JSON Schema (csflow schema) shows what authors may write, not what it becomes.
 DurationText = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m)?\s*$")]
-Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=float | DurationText)]
+Duration = Annotated[
+    float, BeforeValidator(parse_duration, json_schema_input_type=float | DurationText)
+]
 
 
 class Strict(BaseModel):
@@ -66,12 +68,21 @@ class OutputSpec(Strict):
     description: str | None = None
 
 
-InputDecl = Annotated[InputSpec, BeforeValidator(_bare_type, json_schema_input_type=InputSpec | TypeName)]
-OutputDecl = Annotated[OutputSpec, BeforeValidator(_bare_type, json_schema_input_type=OutputSpec | TypeName)]
+InputDecl = Annotated[
+    InputSpec, BeforeValidator(_bare_type, json_schema_input_type=InputSpec | TypeName)
+]
+OutputDecl = Annotated[
+    OutputSpec, BeforeValidator(_bare_type, json_schema_input_type=OutputSpec | TypeName)
+]
 
 
 # An error kind, a status code (429) or "5xx"; YAML reads a bare 429 as a number.
-RetryOn = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v, json_schema_input_type=str | int)]
+RetryOn = Annotated[
+    str,
+    BeforeValidator(
+        lambda v: str(v) if isinstance(v, int) else v, json_schema_input_type=str | int
+    ),
+]
 
 
 class RetrySpec(Strict):
@@ -124,7 +135,8 @@ def _extract_form(value: Any) -> Any:
 
 
 ExtractDecl = Annotated[
-    ExtractSpec, BeforeValidator(_extract_form, json_schema_input_type=ExtractSpec | dict[str, FieldDecl])
+    ExtractSpec,
+    BeforeValidator(_extract_form, json_schema_input_type=ExtractSpec | dict[str, FieldDecl]),
 ]
 
 
@@ -313,7 +325,9 @@ class MockSpec(Strict):
     @model_validator(mode="after")
     def _what(self) -> MockSpec:
         if self.operation is None and self.path is None:
-            raise ValueError("a mock gives 'method' and 'path' (REST) or 'operation' (SOAP, GraphQL)")
+            raise ValueError(
+                "a mock gives 'method' and 'path' (REST) or 'operation' (SOAP, GraphQL)"
+            )
         if self.operation is not None and self.path is not None:
             raise ValueError("a mock gives either 'path' or 'operation', not both")
         return self

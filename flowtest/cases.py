@@ -47,7 +47,9 @@ def test_folder(project_root: Path) -> Path:
     return project_root / "tests" / "flows"
 
 
-def load_test_files(project: Any, paths: list[Path] | None = None) -> tuple[list[TestFile], list[Problem]]:
+def load_test_files(
+    project: Any, paths: list[Path] | None = None
+) -> tuple[list[TestFile], list[Problem]]:
     """Every ``tests/flows/*.yaml`` of the project, validated; problems name their place."""
     problems: list[Problem] = []
     files: list[TestFile] = []
@@ -61,13 +63,23 @@ def load_test_files(project: Any, paths: list[Path] | None = None) -> tuple[list
         if model is None:
             continue
         if model.flow not in project.flows:
-            problems.append(source.problem(("flow",), f"unknown flow '{model.flow}'{did_you_mean(model.flow, project.flows)}"))
+            problems.append(
+                source.problem(
+                    ("flow",),
+                    f"unknown flow '{model.flow}'{did_you_mean(model.flow, project.flows)}",
+                )
+            )
             continue
         for i, case in enumerate(model.cases):
             for j, mock in enumerate(case.mocks):
                 if mock.connection not in project.connection_models:
                     hint = did_you_mean(mock.connection, project.connection_models)
-                    problems.append(source.problem(("cases", i, "mocks", j, "connection"), f"unknown connection '{mock.connection}'{hint}"))
+                    problems.append(
+                        source.problem(
+                            ("cases", i, "mocks", j, "connection"),
+                            f"unknown connection '{mock.connection}'{hint}",
+                        )
+                    )
         files.append(TestFile(path, model, source))
     return files, problems
 
@@ -99,7 +111,11 @@ def compare(case: TestCase, result: RunResult) -> list[str]:
         failures.append(f"status: expected {expect.status}, got {result.status}{why}")
     for key, want in (expect.outputs or {}).items():
         if key not in result.outputs:
-            why = "the run failed before returning" if result.status == "failed" else "the flow has no such output"
+            why = (
+                "the run failed before returning"
+                if result.status == "failed"
+                else "the flow has no such output"
+            )
             failures.append(f"outputs.{key}: expected {_show(want)}, but {why}")
             continue
         got = result.outputs[key]
@@ -110,13 +126,16 @@ def compare(case: TestCase, result: RunResult) -> list[str]:
     if expect.path is not None:
         missing = _not_in_order(expect.path, result.path)
         if missing:
-            failures.append(f"path: {missing!r} did not run in this order; the steps were {result.path}")
+            failures.append(
+                f"path: {missing!r} did not run in this order; the steps were {result.path}"
+            )
     if expect.error is not None:
         err = result.error or {}
         if expect.error.kind is not None and err.get("kind") != expect.error.kind:
             failures.append(f"error.kind: expected {expect.error.kind}, got {err.get('kind')}")
         if expect.error.message is not None and expect.error.message not in str(err.get("message")):
-            failures.append(f"error.message: expected it to contain {expect.error.message!r}, got {err.get('message')!r}")
+            want, got = expect.error.message, err.get("message")
+            failures.append(f"error.message: expected it to contain {want!r}, got {got!r}")
     return failures
 
 

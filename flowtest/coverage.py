@@ -18,9 +18,13 @@ def branches(plan: FlowPlan) -> list[tuple[int, int, str]]:
                 label = getattr(cond, "source", "else").strip() if cond is not None else "else"
                 out.append((step.index, target, f"{name}: {label} → {_target(plan, target)}"))
             if all(cond is not None for cond, _ in step.cases):
-                out.append((step.index, step.next, f"{name}: no match → {_target(plan, step.next)}"))
+                out.append(
+                    (step.index, step.next, f"{name}: no match → {_target(plan, step.next)}")
+                )
         if step.on_error not in (FAIL, step.next):
-            out.append((step.index, step.on_error, f"{name}: on_error → {_target(plan, step.on_error)}"))
+            out.append(
+                (step.index, step.on_error, f"{name}: on_error → {_target(plan, step.on_error)}")
+            )
     return out
 
 
@@ -63,6 +67,8 @@ def branch_coverage(project: Any, outcomes: list[Any]) -> list[str]:
             continue
         lines.append(f"{name}: {len(hit)}/{len(all_branches)} branches")
         lines.extend(
-            f"    not reached: {label}" for (src, dst, label) in all_branches if (name, src, dst) not in went
+            f"    not reached: {label}"
+            for (src, dst, label) in all_branches
+            if (name, src, dst) not in went
         )
     return lines

@@ -30,7 +30,8 @@ class MockRouter:
     """Answers a project's outbound calls from mocks, matched in order; each is used once
     unless it says ``repeat: true``.
 
-    >>> router = MockRouter.install(project, [MockSpec(connection="shop", method="GET", path="/orders", json=[])])
+    >>> router = MockRouter.install(project)
+    >>> router.add(connection="shop", method="GET", path="/orders", json=[])
     """
 
     bases: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (origin, base path)
@@ -66,7 +67,11 @@ class MockRouter:
         """The mocked data of a SOAP or GraphQL operation: (found, data)."""
         for mock in self.mocks:
             s = mock.spec
-            if s.operation == operation and s.connection == connection and (s.repeat or not mock.used):
+            if (
+                s.operation == operation
+                and s.connection == connection
+                and (s.repeat or not mock.used)
+            ):
                 mock.used += 1
                 self.calls.append(f"{connection} {operation}")
                 return True, s.data
@@ -89,7 +94,9 @@ class MockRouter:
                 continue
             if (s.method or "GET").upper() != request.method or _norm(s.path) != _norm(path):
                 continue
-            if s.query and any(str(request.url.params.get(k)) != str(v) for k, v in s.query.items()):
+            if s.query and any(
+                str(request.url.params.get(k)) != str(v) for k, v in s.query.items()
+            ):
                 continue
             mock.used += 1
             return _answer(s, request)
@@ -101,7 +108,11 @@ class MockRouter:
         best: tuple[str | None, str] = (None, url.path)
         longest = -1
         for name, (base_origin, base_path) in self.bases.items():
-            if origin == base_origin and url.path.startswith(base_path) and len(base_path) > longest:
+            if (
+                origin == base_origin
+                and url.path.startswith(base_path)
+                and len(base_path) > longest
+            ):
                 best, longest = (name, url.path[len(base_path) :] or "/"), len(base_path)
         return best
 

@@ -22,7 +22,9 @@ import pytest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini("csflow_project", "the csflow project folder for the csflow_project fixture", default=".")
+    parser.addini(
+        "csflow_project", "the csflow project folder for the csflow_project fixture", default="."
+    )
 
 
 def _project_root(path: Path) -> Path | None:
@@ -64,8 +66,14 @@ class FlowTestYaml(pytest.File):
             raise ProjectError(problems)
         for tf in files:
             for i, case in enumerate(tf.model.cases):
-                yield FlowCaseItem.from_parent(self, name=case.name, project=project, flow=tf.model.flow,
-                                               case=case, line=tf.case_line(i))
+                yield FlowCaseItem.from_parent(
+                    self,
+                    name=case.name,
+                    project=project,
+                    flow=tf.model.flow,
+                    case=case,
+                    line=tf.case_line(i),
+                )
 
 
 class FlowCaseFailed(Exception):

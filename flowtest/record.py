@@ -19,7 +19,17 @@ import yaml
 
 from adapters.transport import make_transport
 
-DEFAULT_PII = ("email", "phone", "name", "first_name", "last_name", "line1", "line2", "address", "postal_code")
+DEFAULT_PII = (
+    "email",
+    "phone",
+    "name",
+    "first_name",
+    "last_name",
+    "line1",
+    "line2",
+    "address",
+    "postal_code",
+)
 
 
 @dataclass
@@ -44,7 +54,9 @@ class Recorder:
     def alias(self, key: str, value: str) -> str:
         if value not in self._aliases:
             n = 1 + sum(1 for v in self._aliases.values() if v.startswith(_stem(key)))
-            self._aliases[value] = f"{_stem(key)}{n}@example.com" if "@" in value else f"{_stem(key)}{n}"
+            self._aliases[value] = (
+                f"{_stem(key)}{n}@example.com" if "@" in value else f"{_stem(key)}{n}"
+            )
         return self._aliases[value]
 
     def scrub(self, value: Any, key: str = "") -> Any:
@@ -68,13 +80,24 @@ class Recorder:
         mocks = [self._finish(call) for call in self.calls]
         expect: dict[str, Any] = {"status": result.status}
         if result.outputs:
-            expect["outputs"] = json.loads(self.scrub_text(json.dumps(self.scrub(result.outputs), default=str)))
+            expect["outputs"] = json.loads(
+                self.scrub_text(json.dumps(self.scrub(result.outputs), default=str))
+            )
         if result.reply:
             expect["reply"] = self.scrub_text(result.reply)
         if result.path:
             expect["path"] = result.path
-        return {"flow": flow, "cases": [{"name": f"recorded run of {flow}", "inputs": scrubbed_inputs,
-                                         "mocks": mocks, "expect": expect}]}
+        return {
+            "flow": flow,
+            "cases": [
+                {
+                    "name": f"recorded run of {flow}",
+                    "inputs": scrubbed_inputs,
+                    "mocks": mocks,
+                    "expect": expect,
+                }
+            ],
+        }
 
     def _finish(self, call: dict[str, Any]) -> dict[str, Any]:
         out = dict(call)
@@ -92,14 +115,21 @@ def _stem(key: str) -> str:
 
 
 class _Recording(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport, recorder: Recorder, bases: dict[str, Any]) -> None:
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, recorder: Recorder, bases: dict[str, Any]
+    ) -> None:
         self.inner, self.recorder, self.bases = inner, recorder, bases
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
         content = await response.aread()
         name, path = self._locate(request.url)
-        call: dict[str, Any] = {"connection": name, "method": request.method, "path": path, "status": response.status_code}
+        call: dict[str, Any] = {
+            "connection": name,
+            "method": request.method,
+            "path": path,
+            "status": response.status_code,
+        }
         # No `query:` in the mock: a scrubbed input would no longer match the recorded one,
         # and the calls replay in order anyway.
         ctype = response.headers.get("Content-Type", "")
@@ -113,7 +143,9 @@ class _Recording(httpx.AsyncBaseTransport):
         elif content:
             call["body"] = content.decode(errors="replace")
         self.recorder.calls.append(call)
-        return httpx.Response(response.status_code, headers=response.headers, content=content, request=request)
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=content, request=request
+        )
 
     def _locate(self, url: httpx.URL) -> tuple[str, str]:
         for name, base in self.bases.items():
@@ -133,5 +165,7 @@ def _scrub_xml(text: str, recorder: Recorder) -> str:
 
 
 def dump_case(case: dict[str, Any]) -> str:
-    header = "# Recorded by `csflow run --record`: edit the name and the expectations, then keep it.\n"
+    header = (
+        "# Recorded by `csflow run --record`: edit the name and the expectations, then keep it.\n"
+    )
     return header + yaml.safe_dump(case, sort_keys=False, allow_unicode=True, width=100)

@@ -40,10 +40,14 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 @cli.command()
 @click.argument("connection")
 @click.option("--get", "get_path", metavar="PATH", help="REST: GET this path and list its fields.")
-@click.option("--query", "-q", "pairs", multiple=True, metavar="KEY=VALUE", help="REST: a query parameter.")
+@click.option(
+    "--query", "-q", "pairs", multiple=True, metavar="KEY=VALUE", help="REST: a query parameter."
+)
 @project_option
 @guarded
-def inspect(connection: str, get_path: str | None, pairs: tuple[str, ...], project_dir: Path) -> None:
+def inspect(
+    connection: str, get_path: str | None, pairs: tuple[str, ...], project_dir: Path
+) -> None:
     """Show what CONNECTION offers: fields of a REST answer, SOAP operations, GraphQL fields."""
     from engine import Project
 
@@ -52,11 +56,14 @@ def inspect(connection: str, get_path: str | None, pairs: tuple[str, ...], proje
     if model is None:
         from engine.compiler import did_you_mean
 
-        raise UsageError(f"unknown connection '{connection}'{did_you_mean(connection, project.connection_models)}")
+        hint = did_you_mean(connection, project.connection_models)
+        raise UsageError(f"unknown connection '{connection}'{hint}")
     console = Console(highlight=False)
     if model.type == "rest":
         if not get_path:
-            raise UsageError("a REST connection is inspected with --get PATH (say --get /orders?email=...)")
+            raise UsageError(
+                "a REST connection is inspected with --get PATH (say --get /orders?email=...)"
+            )
         _rest(console, project, connection, get_path, parse_inputs(pairs, None))
     else:
         from adapters.introspect import describe  # type: ignore[import-not-found]
@@ -84,4 +91,6 @@ def _rest(console: Console, project: Any, name: str, path: str, query: dict[str,
     rows = list(leaves(body))
     width = min(max((len(p) for p, _ in rows), default=1), 60)
     for jpath, value in rows:
-        console.print(Text.assemble((jpath.ljust(width), "cyan"), "  ", json.dumps(value, ensure_ascii=False)))
+        console.print(
+            Text.assemble((jpath.ljust(width), "cyan"), "  ", json.dumps(value, ensure_ascii=False))
+        )

@@ -30,7 +30,11 @@ def schema_for(kind: str) -> dict[str, Any]:
         for definition in defs.values():
             _allow_env(definition)
         defs["EnvRef"] = ENV_REF
-        schema = {"type": "object", "additionalProperties": {"$ref": "#/$defs/Connection"}, "$defs": defs}
+        schema = {
+            "type": "object",
+            "additionalProperties": {"$ref": "#/$defs/Connection"},
+            "$defs": defs,
+        }
         title = "csflow connections.yaml"
     else:
         try:
@@ -59,8 +63,12 @@ def _allow_env(definition: dict[str, Any]) -> None:
 
 @cli.command()
 @click.argument("kind", type=click.Choice(KINDS), required=False)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write csflow-KIND.schema.json files for every kind into this folder.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write csflow-KIND.schema.json files for every kind into this folder.",
+)
 @guarded
 def schema(kind: str | None, out_dir: Path | None) -> None:
     """Print the JSON Schema of a flow, connections, channels or test file.

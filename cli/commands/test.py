@@ -16,7 +16,9 @@ from engine import ProjectError
 
 @cli.command("test")
 @project_option
-@click.option("-k", "keyword", default=None, help="Only cases whose flow or name contains this text.")
+@click.option(
+    "-k", "keyword", default=None, help="Only cases whose flow or name contains this text."
+)
 @guarded
 def test_command(project_dir: Path, keyword: str | None) -> None:
     """Run the flow tests in tests/flows/*.yaml against their mocks."""

@@ -122,7 +122,12 @@ def test_validate_reports_every_problem_with_its_place(tmp_path):
     assert len(lines) == 5  # four problems and the count, no echoes of them
 
 
-CHANNEL_KEYS = {"CSFLOW_API_KEY": "k-api-1", "ZIPCHAT_API_KEY": "k-zip-1", "COFFIELD_SECRET": "k-cof-1", "ORDERS_API_KEY": "k-ord-1"}
+CHANNEL_KEYS = {
+    "CSFLOW_API_KEY": "k-api-1",
+    "ZIPCHAT_API_KEY": "k-zip-1",
+    "COFFIELD_SECRET": "k-cof-1",
+    "ORDERS_API_KEY": "k-ord-1",
+}
 
 
 def test_validate_the_shipped_project():
@@ -133,8 +138,14 @@ def test_validate_the_shipped_project():
 
 def test_validate_names_the_channel_keys_that_are_not_set():
     env = {k: v for k, v in os.environ.items() if k not in CHANNEL_KEYS}
-    proc = subprocess.run([sys.executable, "-m", "cli", "validate", "-p", "flows"], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli", "validate", "-p", "flows"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 2
     for name in CHANNEL_KEYS:
         assert f"environment variable '{name}' is not set" in proc.stderr

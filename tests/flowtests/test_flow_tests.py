@@ -76,8 +76,13 @@ def _env() -> dict[str, str]:
 
 
 def test_csflow_test_names_each_failure_with_a_readable_diff(project: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "cli.main", "test", "-p", str(project)],
-                          capture_output=True, text=True, env=_env(), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli.main", "test", "-p", str(project)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     out = proc.stdout
     assert "2 passed, 2 failed" in out
@@ -85,17 +90,44 @@ def test_csflow_test_names_each_failure_with_a_readable_diff(project: Path) -> N
     assert 'outputs.status: expected "shipped", got "pending"' in out
     assert "unmatched call: GET shop /orders?email=a%40b.co" in out
     assert "✓ lookup · timeout goes to on_error" in out
-    assert "lookup: 2/3 branches" in out  # the no-match default of the switch is not reached... see below
+    assert (
+        "lookup: 2/3 branches" in out
+    )  # the no-match default of the switch is not reached... see below
     assert "ft-secret-token" not in out
 
 
 def test_pytest_gives_the_same_verdicts(project: Path) -> None:
-    cli = subprocess.run([sys.executable, "-m", "cli.main", "test", "-p", str(project)],
-                         capture_output=True, text=True, env=_env(), timeout=60)
-    py = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", str(project / "tests" / "flows")],
-                        capture_output=True, text=True, env=_env(), timeout=120, cwd=project)
-    cli_verdicts = {m[1]: m[0] == "✓" for m in re.findall(r"^([✓✗]) lookup · (.+)$", cli.stdout, re.M)}
-    py_verdicts = {m[1].strip(): m[0] == "PASSED" for m in re.findall(r"^(PASSED|FAILED) \S+::(.+?)(?: - .*)?$", py.stdout, re.M)}
+    cli = subprocess.run(
+        [sys.executable, "-m", "cli.main", "test", "-p", str(project)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
+    py = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rA",
+            str(project / "tests" / "flows"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+        cwd=project,
+    )
+    cli_verdicts = {
+        m[1]: m[0] == "✓" for m in re.findall(r"^([✓✗]) lookup · (.+)$", cli.stdout, re.M)
+    }
+    py_verdicts = {
+        m[1].strip(): m[0] == "PASSED"
+        for m in re.findall(r"^(PASSED|FAILED) \S+::(.+?)(?: - .*)?$", py.stdout, re.M)
+    }
     assert len(cli_verdicts) == 4
     assert cli_verdicts == py_verdicts, py.stdout
     assert py.returncode == 1
@@ -107,7 +139,12 @@ async def test_flow_mock_fixture_serves_engineers_tests(project: Path) -> None:
 
     p = Project.load(project, environ={"FT_TOKEN": "ft-secret-token"})
     router = MockRouter.install(p)
-    router.add(connection="shop", method="GET", path="/orders", json=[{"status": "delivered", "created_at": "x"}])
+    router.add(
+        connection="shop",
+        method="GET",
+        path="/orders",
+        json=[{"status": "delivered", "created_at": "x"}],
+    )
     result = await p.run("lookup", {"email": "a@b.co"})
     assert result.outputs == {"status": "delivered", "found": True}
     assert router.calls == ["GET shop /orders?email=a%40b.co"]

@@ -14,8 +14,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def csflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {}), "COLUMNS": "200"}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {}), "COLUMNS": "200"},
+        timeout=60,
+    )
 
 
 def test_every_leaf_path_reaches_its_value() -> None:
@@ -50,6 +56,9 @@ def test_soap_and_graphql_inspect_read_the_project_files(tmp_path: Path) -> None
     assert "CancelOrder" in soap.stdout and "orderNumber: xsd:string" in soap.stdout
     gql = csflow("inspect", "subs", "-p", str(tmp_path))
     assert gql.returncode == 0, gql.stderr
-    assert "mutations" in gql.stdout and "cancelSubscription(id: ID!, reason: String): Subscription" in gql.stdout
+    assert (
+        "mutations" in gql.stdout
+        and "cancelSubscription(id: ID!, reason: String): Subscription" in gql.stdout
+    )
     missing = csflow("inspect", "ERP", "-p", str(tmp_path))
     assert missing.returncode == 2 and "did you mean 'erp'" in missing.stderr

@@ -26,9 +26,16 @@ def _yaml(path: Path) -> object:
 @pytest.fixture(scope="module")
 def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     out = tmp_path_factory.mktemp("schemas")
-    proc = subprocess.run([sys.executable, "-m", "cli", "schema", "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli", "schema", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
-    return {p.name.split("-")[1].split(".")[0]: json.loads(p.read_text()) for p in out.glob("*.json")}
+    return {
+        p.name.split("-")[1].split(".")[0]: json.loads(p.read_text()) for p in out.glob("*.json")
+    }
 
 
 def test_every_shipped_file_matches_its_schema(schemas: dict[str, dict]) -> None:
@@ -48,17 +55,45 @@ def test_every_shipped_file_matches_its_schema(schemas: dict[str, dict]) -> None
     [
         ("flow", {"name": "x", "steps": [{"sett": {"a": 1}}]}, "'sett' was unexpected"),
         ("flow", {"name": "x", "steps": [{"call": "http", "timeout": "soon"}]}, "soon"),
-        ("connections", {"shop": {"type": "rest", "base_url": "https://x", "auth": {"type": "bearer", "tokn": {"env": "T"}}}}, "tokn"),
-        ("test", {"flow": "wismo", "cases": [{"name": "a", "expect": {"stauts": "completed"}}]}, "stauts"),
+        (
+            "connections",
+            {
+                "shop": {
+                    "type": "rest",
+                    "base_url": "https://x",
+                    "auth": {"type": "bearer", "tokn": {"env": "T"}},
+                }
+            },
+            "tokn",
+        ),
+        (
+            "test",
+            {"flow": "wismo", "cases": [{"name": "a", "expect": {"stauts": "completed"}}]},
+            "stauts",
+        ),
     ],
 )
-def test_schemas_reject_what_the_loader_rejects(schemas: dict[str, dict], kind: str, doc: dict, words: str) -> None:
+def test_schemas_reject_what_the_loader_rejects(
+    schemas: dict[str, dict], kind: str, doc: dict, words: str
+) -> None:
     with pytest.raises(jsonschema.ValidationError) as info:
         jsonschema.validate(doc, schemas[kind])
     assert words in str(info.value)
 
 
 def test_short_forms_are_allowed(schemas: dict[str, dict]) -> None:
-    flow = {"name": "x", "inputs": {"n": "integer"}, "outputs": {"ok": "boolean"},
-            "steps": [{"call": "http", "with": {}, "timeout": "500ms", "retry": {"on": [502, "5xx"]}, "extract": {"a": "b.c"}}]}
+    flow = {
+        "name": "x",
+        "inputs": {"n": "integer"},
+        "outputs": {"ok": "boolean"},
+        "steps": [
+            {
+                "call": "http",
+                "with": {},
+                "timeout": "500ms",
+                "retry": {"on": [502, "5xx"]},
+                "extract": {"a": "b.c"},
+            }
+        ],
+    }
     jsonschema.validate(flow, schemas["flow"])
