@@ -34,9 +34,10 @@ from adapters.transport import (
 )
 from adapters.urls import is_loopback
 from engine.context import CURRENT
-from engine.errors import StepError
+from engine.errors import StepError, WriteSkipped
 
 WRITE_METHODS = frozenset({"POST", "PATCH"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_REDIRECTS = 5
 
 # The context of the call ``Connection.send`` is making, and whether that call is a write.
@@ -131,12 +132,28 @@ class Connection:
             ctx, write = sending
         else:  # an action calling through ctx.http(...): writes are told by their method
             ctx, write = CURRENT.get(), request.method in WRITE_METHODS
+        if ctx is not None and getattr(ctx, "dry_run", False):
+            # A dry run reads for real and sends no write: for REST anything but a read method,
+            # for SOAP and GraphQL what the action calls a write.
+            skip = request.method not in READ_METHODS if self.model.type == "rest" else write
+            if skip:
+                raise WriteSkipped(self._would_send(request))
         if ctx is not None:
             about = getattr(ctx, "about_to_send", None)
             if about is not None:
                 await about(write=write)
             else:  # a context of an older shape: only the flags
                 ctx.sent = True
+
+    def _would_send(self, request: httpx.Request) -> dict[str, object]:
+        body = request.content.decode("utf-8", errors="replace") if request.content else None
+        if body is not None and len(body) > 4000:
+            body = body[:4000] + "…"
+        return {
+            "method": request.method,
+            "url": self.redactor.text(str(request.url)),
+            "body": self.redactor.text(body) if body is not None else None,
+        }
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

@@ -139,6 +139,15 @@ def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, A
     help="The run's overall deadline.",
 )
 @store_option
+@click.option(
+    "--dry-run", is_flag=True, help="Make the reads, send no write; show what would be sent."
+)
+@click.option(
+    "--record",
+    "record_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the run as a flow test case (answers as mocks, secrets and PII scrubbed).",
+)
 @guarded
 def run(
     flow: str,
@@ -148,16 +157,32 @@ def run(
     as_json: bool,
     deadline: float,
     store: Path | None,
+    dry_run: bool,
+    record_to: Path | None,
 ) -> None:
     """Run FLOW once and show its reply, outputs and steps; the run is recorded (csflow runs)."""
     from engine import Project
 
     inputs = parse_inputs(pairs, inputs_json)
-    project = Project.load(project_dir, store=store or True)
+    # A dry run changes nothing, so it leaves no history either.
+    project = Project.load(project_dir, store=None if dry_run else (store or True))
+    recorder = None
+    if record_to is not None:
+        from flowtest.record import Recorder
+
+        recorder = Recorder(project)
+        recorder.install()
     try:
-        result = project.run_sync(flow, inputs, deadline=deadline)
+        result = project.run_sync(flow, inputs, deadline=deadline, dry_run=dry_run)
     finally:
         project.close_store()
+    if recorder is not None and record_to is not None:
+        from flowtest.record import dump_case
+
+        record_to.write_text(dump_case(recorder.case(flow, inputs, result)), encoding="utf-8")
+        click.echo(
+            f"recorded {len(recorder.calls)} call(s) as a test case in {record_to}", err=True
+        )
     if as_json:
         click.echo(result.to_json())
     else:

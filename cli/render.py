@@ -40,6 +40,18 @@ def show_run(console: Console, result: RunResult, *, title: str | None = None) -
         for key, value in shown.items():
             console.print(Text.assemble("    ", (key.ljust(width), "bold"), "  ", _short(value)))
     console.print(step_table(result))
+    for s in result.steps:
+        if s.dry_run is not None:
+            w = s.dry_run
+            console.print(
+                Text.assemble(
+                    ("  dry run  ", "yellow"),
+                    f"{s.id or s.action}: not sent ",
+                    (f"{w['method']} {w['url']}", "bold"),
+                )
+            )
+            if w.get("body"):
+                console.print(Text(f"           {_short(w['body'], 300)}", style="dim"))
 
 
 def step_table(result: RunResult) -> Table:
@@ -60,6 +72,8 @@ def step_table(result: RunResult) -> Table:
         ok = Text("✓ ", style="green") if s.ok else Text("✗ ", style="red")
         what = s.action or s.flow or ""
         status = str(s.status or "")
+        if s.dry_run is not None:
+            status = "not sent"
         if s.outcome == "unknown":
             status += " (outcome unknown)"
         table.add_row(

@@ -5,6 +5,7 @@ The tree::
     CsflowError
      ├── ProjectError        a project failed to load: carries every Problem found, in one pass
      ├── UsageError          a caller's mistake: unknown flow, missing or mistyped inputs
+     ├── WriteSkipped        a dry run stopped a write at the wire; the step goes on with no data
      └── StepError           a step failed while running; ``kind`` is one of ERROR_KINDS (§7)
 
 A ``Problem`` is one located message, printed as ``PATH:LINE:COL: message``. Adapters
@@ -64,6 +65,17 @@ class ProjectError(CsflowError):
 
 class UsageError(CsflowError):
     """The caller asked for something that cannot run: unknown flow, bad inputs."""
+
+
+class WriteSkipped(CsflowError):
+    """A dry run (``csflow run --dry-run``) kept a write from being sent.
+
+    ``would_send`` says what would have gone out: method, URL and body, secrets redacted.
+    """
+
+    def __init__(self, would_send: dict[str, object]) -> None:
+        super().__init__(f"dry run: {would_send.get('method')} {would_send.get('url')} not sent")
+        self.would_send = would_send
 
 
 class StepError(CsflowError):

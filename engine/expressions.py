@@ -71,8 +71,13 @@ _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
 def money(value: Any, currency: str | None = None) -> str:
-    """``59.9 | money("USD")`` is ``$59.90``; unknown currencies print their code."""
-    amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    """``59.9 | money("USD")`` is ``$59.90``; unknown currencies print their code; none is empty."""
+    if value is None:
+        return ""
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except ArithmeticError:
+        raise ValueError(f"{value!r} is not an amount of money") from None
     code = (currency or "").upper()
     symbol = _SYMBOLS.get(code)
     if symbol:

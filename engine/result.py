@@ -22,6 +22,7 @@ class StepRecord:
     error: dict[str, Any] | None = None
     outcome: str | None = None
     flow: str | None = None
+    dry_run: dict[str, Any] | None = None  # the write a dry run kept back: method, url, body
     # Where the step sits (flow name, step index): for branch coverage, not in the JSON.
     plan: str | None = field(default=None, repr=False)
     index: int = field(default=-1, repr=False)
@@ -41,6 +42,8 @@ class StepRecord:
             out["outcome"] = self.outcome
         if self.flow is not None:
             out["flow"] = self.flow
+        if self.dry_run is not None:
+            out["dry_run"] = self.dry_run
         return out
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.coerce import CoercionError
 from engine.context import CURRENT, ActionContext, ConnectionOpener, Payload
-from engine.errors import Outcome, StepError, UsageError
+from engine.errors import Outcome, StepError, UsageError, WriteSkipped
 from engine.fields import extract
 from engine.flow_io import check_inputs, check_outputs
 from engine.plan import FAIL, FlowPlan, Step
@@ -207,7 +207,8 @@ async def _execute(
             record.outcome = record.outcome or err.outcome
             record.duration_ms = (perf_counter() - started) * 1000
             if step.id:
-                entry = visible.get(step.id) or _visible(record, None)
+                # A failed step's data is what the error kept: a GraphQL answer's partial data.
+                entry = visible.get(step.id) or _visible(record, err.details.get("data"))
                 entry["ok"], entry["error"] = False, record.error
                 visible[step.id] = entry
             if step.on_error == FAIL or err.kind in _FINAL:
@@ -259,8 +260,14 @@ async def _call(
     xml = None
     status = record.status
     if isinstance(data, Payload):
+        record.dry_run = data.details.get("dry_run")
         data, xml, status = data.data, data.xml, data.status
         record.status = status
+    if record.dry_run is not None:  # nothing came back: the fields take their defaults
+        if step.id:
+            scope["steps"][step.id] = _visible(record, None)
+        scope.update({f.name: f.default for f in step.fields})
+        return
     if step.id:
         scope["steps"][step.id] = _visible(record, data)
     if step.verb == "flow":
@@ -304,7 +311,9 @@ async def _attempts(
         args = spec.convert(args)
     except CoercionError as exc:
         raise StepError("validation", f"action '{spec.name}': {exc}") from None
-    key = str(step.idempotency_key(scope)) if step.idempotency_key is not None else None
+    rendered = step.idempotency_key(scope) if step.idempotency_key is not None else None
+    # A key that renders empty is no key: "None" would make an unkeyed write retryable.
+    key = str(rendered) if rendered not in (None, "") else None
     retry = step.retry
     attempt = 0
     while True:
@@ -385,6 +394,8 @@ async def _once(run: _Run, step: Step, args: dict[str, Any], ctx: ActionContext)
         raise StepError("timeout", f"no answer within {step.timeout:g}s", outcome=unknown) from None
     except asyncio.CancelledError:
         raise
+    except WriteSkipped as skipped:  # a dry run: the write stayed here, the run goes on
+        return Payload(data=None, details={"dry_run": skipped.would_send})
     except Exception as exc:  # a custom action raised: its message is the error
         raise StepError("action", run.redact(f"{type(exc).__name__}: {exc}")) from None
     finally:

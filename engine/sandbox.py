@@ -142,6 +142,12 @@ class CappedSandbox(ImmutableSandboxedEnvironment):
         f["format"] = _capped_filter(jinja_filters.do_format, _format_check)
         f["replace"] = _capped_filter(jinja_filters.do_replace, _replace_check)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Data keys win over dict methods: an order's `items`, a step called `update`.
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
         if op == "**":
             if isinstance(right, int | float) and abs(right) > MAX_POWER:

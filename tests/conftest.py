@@ -12,6 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "flows"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _runs_recorded_outside_the_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # `csflow run` records every run; the tests' runs go to a scratch store, not flows/.csflow.
+    os.environ.setdefault("CSFLOW_STORE", str(tmp_path_factory.mktemp("store") / "runs.sqlite3"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def demo_shop() -> Iterator[object]:
     from demo.server import DemoShop

@@ -266,7 +266,12 @@ def test_csflow_runs_lists_and_shows_what_csflow_run_recorded(
     assert "no recorded run" in missing.output
 
 
-def test_csflow_runs_with_no_store_yet_says_so(cli: Any, tmp_path: Path) -> None:
+def test_csflow_runs_with_no_store_yet_says_so(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(
+        "CSFLOW_STORE", raising=False
+    )  # the suite's scratch store is not this project's
     runner = CliRunner()
     out = runner.invoke(cli, ["runs", "--project", str(tmp_path)])
     assert out.exit_code == 0

@@ -1,0 +1,185 @@
+"""`csflow run --dry-run` sends no write, whatever the protocol; `--record` makes a test case."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from demo.server import DemoShop
+from engine import Project
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[DemoShop]:
+    with DemoShop() as running:  # this module's own: a write that slipped through shows here
+        yield running
+
+
+@pytest.fixture(scope="module")
+def env(shop: DemoShop) -> dict[str, str]:
+    return {**os.environ, **shop.env()}
+
+
+def _order_status(shop: DemoShop, number: str) -> str:
+    r = httpx.get(
+        f"{shop.rest_url}/orders/{number}", headers={"Authorization": f"Bearer {shop.token}"}
+    )
+    return r.json()["status"]
+
+
+def _subscription_status(shop: DemoShop, sub_id: str) -> str:
+    r = httpx.post(
+        shop.graphql_url,
+        headers={"X-API-Key": shop.graphql_key},
+        json={
+            "query": "query($id: ID!) { subscription(id: $id) { status } }",
+            "variables": {"id": sub_id},
+        },
+    )
+    return r.json()["data"]["subscription"]["status"]
+
+
+async def test_rest_writes_stay_home(shop: DemoShop, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "connections.yaml").write_text(
+        f"admin:\n  type: rest\n  base_url: {shop.base_url}\n  auth: {{type: bearer, token: {{env: T}}}}\n"
+    )
+    (tmp_path / "flows" / "switch_off.yaml").write_text(
+        "name: switch_off\noutputs: {healthy: boolean}\nsteps:\n"
+        "  - id: outage\n    call: http\n    with: {connection: admin, method: POST, path: /_admin/outage, json: {'on': true}}\n"
+        "  - id: remove\n    call: http\n    with: {connection: admin, method: DELETE, path: /_admin/outage}\n"
+        "  - id: health\n    call: http\n    with: {connection: admin, path: /_admin/health}\n"
+        "  - set: {healthy: '{{ steps.health.ok }}'}\n"
+    )
+    project = Project.load(tmp_path, environ={"T": shop.token})
+    result = await project.run("switch_off", dry_run=True)
+    await project.aclose()
+    assert result.status == "completed", result.error
+    records = {s.id: s for s in result.steps if s.id}
+    assert records["outage"].dry_run == {
+        "method": "POST",
+        "url": f"{shop.base_url}/_admin/outage",
+        "body": '{"on": true}',
+    }
+    assert (
+        records["remove"].dry_run["method"] == "DELETE"
+    )  # for REST every non-read method is a write here
+    assert records["health"].dry_run is None and records["health"].status == 200  # reads are made
+    r = httpx.get(
+        f"{shop.rest_url}/orders",
+        params={"email": "shipped@demo.shop"},
+        headers={"Authorization": f"Bearer {shop.token}"},
+    )
+    assert r.status_code == 200  # the outage switch was never sent
+    assert shop.token not in result.to_json()
+
+
+async def test_soap_writes_stay_home(shop: DemoShop, env: dict[str, str]) -> None:
+    project = Project.load(ROOT / "flows", environ=env)
+    result = await project.run("cancel_order", {"order_number": "ORD-1001"}, dry_run=True)
+    await project.aclose()
+    cancel = next(s for s in result.steps if s.id == "cancel")
+    assert cancel.dry_run is not None and "CancelOrder" in cancel.dry_run["body"]
+    assert cancel.dry_run["url"].endswith("/erp")
+    assert _order_status(shop, "ORD-1001") == "NEW"
+    reads = [s for s in result.steps if s.action == "http"]
+    assert reads and all(s.status == 200 for s in reads)  # the order lookup went out for real
+
+
+async def test_graphql_mutations_stay_home_and_queries_are_made(
+    shop: DemoShop, env: dict[str, str]
+) -> None:
+    project = Project.load(ROOT / "flows", environ=env)
+    before = _subscription_status(shop, "SUB-2001")
+    result = await project.run(
+        "subscription_cancel",
+        {"email": "active@demo.shop", "reason": "too much coffee"},
+        dry_run=True,
+    )
+    await project.aclose()
+    kept = [s for s in result.steps if s.dry_run is not None]
+    assert len(kept) == 1 and "cancelSubscription" in kept[0].dry_run["body"]
+    assert any(
+        s.action == "graphql" and s.dry_run is None and s.ok for s in result.steps
+    )  # the lookup query ran
+    assert _subscription_status(shop, "SUB-2001") == before == "ACTIVE"
+
+
+def test_cli_dry_run_shows_what_was_not_sent(shop: DemoShop, env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "run",
+            "cancel_order",
+            "-p",
+            "flows",
+            "--dry-run",
+            "--json",
+            "-i",
+            "order_number=ORD-1002",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [s["dry_run"]["method"] for s in out["steps"] if "dry_run" in s] == ["POST"]
+    assert _order_status(shop, "ORD-1002") == "PRC"
+
+
+def test_record_makes_a_case_that_replays(
+    shop: DemoShop, env: dict[str, str], tmp_path: Path
+) -> None:
+    project = tmp_path / "p"
+    shutil.copytree(ROOT / "flows", project, ignore=shutil.ignore_patterns(".csflow", "tests"))
+    case = project / "tests" / "flows" / "recorded.yaml"
+    case.parent.mkdir(parents=True)
+    rec = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "run",
+            "wismo",
+            "-p",
+            str(project),
+            "--record",
+            str(case),
+            "-i",
+            "email=shipped@demo.shop",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+    assert rec.returncode == 0, rec.stderr
+    text = case.read_text()
+    assert "shipped@demo.shop" not in text and shop.token not in text  # scrubbed
+    assert "person1@example.com" in text and "/orders" in text
+    replay = subprocess.run(
+        [sys.executable, "-m", "cli", "test", "-p", str(project)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "COLUMNS": "200"},
+        timeout=60,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "1 passed, 0 failed" in replay.stdout
