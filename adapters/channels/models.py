@@ -181,3 +181,21 @@ class TenantSpec(Strict):
     env: dict[str, Annotated[str | EnvRef, BeforeValidator(_env_or_text)]] = Field(
         default_factory=dict
     )
+
+
+def channels_schema() -> dict[str, Any]:
+    """The JSON Schema of channels.yaml (``csflow schema channels``), from the models above."""
+    from pydantic import TypeAdapter
+
+    channel = TypeAdapter(Annotated[ChannelModel, Field(discriminator="type")]).json_schema(
+        by_alias=True
+    )
+    tenants = TypeAdapter(dict[str, TenantSpec]).json_schema(by_alias=True)
+    defs = {**channel.pop("$defs", {}), **tenants.pop("$defs", {})}
+    defs["Channel"] = channel
+    return {
+        "type": "object",
+        "properties": {"tenants": tenants},
+        "additionalProperties": {"$ref": "#/$defs/Channel"},
+        "$defs": defs,
+    }

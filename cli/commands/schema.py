@@ -38,7 +38,7 @@ def schema_for(kind: str) -> dict[str, Any]:
         title = "csflow connections.yaml"
     else:
         try:
-            from adapters.channels.config import channels_schema  # type: ignore[import-not-found]
+            from adapters.channels.models import channels_schema
         except ImportError:
             raise click.UsageError("channels are not available in this build") from None
         schema = channels_schema()

@@ -42,6 +42,7 @@ def test_every_shipped_file_matches_its_schema(schemas: dict[str, dict]) -> None
     files = {
         "flow": sorted((ROOT / "flows" / "flows").glob("*.yaml")),
         "connections": [ROOT / "flows" / "connections.yaml"],
+        "channels": [ROOT / "flows" / "channels.yaml"],
         "test": sorted((ROOT / "flows" / "tests" / "flows").glob("*.yaml")),
     }
     assert all(files.values())
@@ -70,6 +71,19 @@ def test_every_shipped_file_matches_its_schema(schemas: dict[str, dict]) -> None
             "test",
             {"flow": "wismo", "cases": [{"name": "a", "expect": {"stauts": "completed"}}]},
             "stauts",
+        ),
+        (
+            "channels",
+            {
+                "z": {
+                    "type": "zipchat",
+                    "path": "/z",
+                    "api_key": {"env": "K"},
+                    "flow": "w",
+                    "contxt": "x",
+                }
+            },
+            "contxt",
         ),
     ],
 )
