@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from adapters.secrets import Redactor, read_secret
+from engine.registry import import_file
 
 
 class UnsupportedAuth(Exception):
@@ -223,17 +224,10 @@ def _import(module: str, root: Path) -> Any:
     loaded = sys.modules.get(name)
     if loaded is not None:
         return loaded
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise CustomAuthError(f"cannot import '{module}' from {path}")
-    loaded = importlib.util.module_from_spec(spec)
-    sys.modules[name] = loaded
     try:
-        spec.loader.exec_module(loaded)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return loaded
+        return import_file(name, path)
+    except ImportError as exc:
+        raise CustomAuthError(f"cannot import '{module}' from {path}: {exc}") from None
 
 
 def _required_positional(func: Callable[..., Any]) -> int | None:

@@ -188,7 +188,7 @@ class Registry:
         for path in sorted(folder.glob("*.py")):
             shown = str(path)
             try:
-                module = _import_file(f"{prefix}.{path.stem}", path)
+                module = import_file(f"{prefix}.{path.stem}", path)
             except SyntaxError as exc:
                 problems.append(
                     Problem(shown, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}")
@@ -209,9 +209,10 @@ class Registry:
         return problems
 
 
-def _import_file(name: str, path: Path) -> ModuleType:
+def import_file(name: str, path: Path) -> ModuleType:
+    """Import ``path`` as the module ``name`` (a project's actions, a custom auth)."""
     package = name.rpartition(".")[0]
-    if package not in sys.modules:
+    if package and package not in sys.modules:
         sys.modules[package] = ModuleType(package)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
