@@ -21,7 +21,8 @@ except AttributeError:  # pragma: no cover - libyaml missing
     _Loader = yaml.SafeLoader
 
 MAX_FILE_BYTES = 1_000_000
-MAX_ALIASES = 100
+# Values that aliases repeat: enough to share mock data, far too few for "billion laughs".
+MAX_ALIAS_VALUES = 10_000
 
 Loc = tuple[str | int, ...]
 
@@ -112,14 +113,18 @@ class _Builder:
         self.loader = loader
         self.source = source
         self.problems = problems
-        self.seen: dict[int, int] = {}
+        self.seen: set[int] = set()
+        self.repeated = 0
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
-        # An alias is the same node object met again: count them to stop "billion laughs".
-        count = self.seen.get(id(node), 0)
-        self.seen[id(node)] = count + 1
-        if count and sum(self.seen.values()) - len(self.seen) > MAX_ALIASES:
-            raise yaml.YAMLError(f"more than {MAX_ALIASES} aliases")
+        # An alias is the same node object met again: count what they repeat, to stop
+        # "billion laughs" before it is built.
+        if id(node) in self.seen:
+            self.repeated += 1
+            if self.repeated > MAX_ALIAS_VALUES:
+                raise yaml.YAMLError(f"aliases repeat more than {MAX_ALIAS_VALUES} values")
+        else:
+            self.seen.add(id(node))
         start = node.start_mark
         style = getattr(node, "style", None)
         self.source.values[loc] = Mark(start.line + 1, start.column + 1, style in ("'", '"'))
