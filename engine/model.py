@@ -6,6 +6,7 @@ an alias; the YAML always uses the alias.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
@@ -355,6 +356,8 @@ class TestCase(Strict):
     __test__ = False  # not a pytest class
 
     name: str
+    # What the flow sees as `now` (ISO 8601; UTC when no offset): cases about dates stay true.
+    now: dt.datetime | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     mocks: list[MockSpec] = Field(default_factory=list)
     expect: Expectation = Field(default_factory=Expectation)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,17 @@ class Project:
         deadline: float = DEFAULT_DEADLINE,
         dry_run: bool = False,
         run_id: str | None = None,
+        now: dt.datetime | None = None,
     ) -> RunResult:
-        """Run ``flow``; UsageError for an unknown flow or bad inputs, else the RunResult."""
+        """Run ``flow``; UsageError for an unknown flow or bad inputs, else the RunResult.
+
+        ``now`` fixes what expressions see as ``now`` (flow tests pin the clock with it).
+        """
         plan = self.flow(flow)
         if self.store is None:
             return await run_plan(
                 plan, inputs or {}, self.connections, deadline=deadline, dry_run=dry_run,
-                run_id=run_id,
+                run_id=run_id, now=now,
             )  # fmt: skip
         recorder = Recorder(self.store, inputs or {}, self.connections.redact)
         return await run_plan(
@@ -82,6 +87,7 @@ class Project:
             deadline=deadline,
             dry_run=dry_run,
             run_id=run_id,
+            now=now,
             before_write=recorder.before_write,
             on_end=recorder.end,
         )

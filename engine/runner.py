@@ -89,6 +89,7 @@ async def run_plan(
     dry_run: bool = False,
     before_write: BeforeWrite | None = None,
     on_end: Callable[[RunResult], None] | None = None,
+    now: dt.datetime | None = None,
 ) -> RunResult:
     """Run a flow to its end. Inputs are checked first (UsageError); the rest is the result.
 
@@ -104,7 +105,8 @@ async def run_plan(
         run.on_write = partial(before_write, result)
     try:
         async with asyncio.timeout_at(run.deadline_at + _BACKSTOP):
-            result.outputs = await _execute(run, plan, values, "", dt.datetime.now(dt.UTC))
+            clock = now if now is not None else dt.datetime.now(dt.UTC)
+            result.outputs = await _execute(run, plan, values, "", clock)
     except _Failed as failed:
         result.status, result.error = "failed", {**failed.error.as_dict(), "step": failed.step}
     except TimeoutError:

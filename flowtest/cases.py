@@ -90,7 +90,10 @@ async def run_case(project: Any, flow: str, case: TestCase) -> CaseOutcome:
     router = MockRouter.install(project, case.mocks)
     outcome.router = router
     try:
-        result = await project.run(flow, case.inputs)
+        now = case.now
+        if now is not None and now.tzinfo is None:
+            now = now.replace(tzinfo=dt.UTC)
+        result = await project.run(flow, case.inputs, now=now)
     except UsageError as exc:
         outcome.failures.append(f"the inputs were refused: {exc}")
         return outcome

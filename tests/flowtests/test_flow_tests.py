@@ -149,3 +149,29 @@ async def test_flow_mock_fixture_serves_engineers_tests(project: Path) -> None:
     assert result.outputs == {"status": "delivered", "found": True}
     assert router.calls == ["GET shop /orders?email=a%40b.co"]
     await p.aclose()
+
+
+async def test_a_case_can_pin_the_clock(tmp_path: Path) -> None:
+    from engine import Project
+    from engine.model import TestCase
+    from flowtest import run_case
+
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "clock.yaml").write_text(
+        "name: clock\ninputs: {due: date}\noutputs: {late: boolean, year: integer}\nsteps:\n"
+        "  - set: {late: '{{ (now.date() - due).days > 30 }}', year: '{{ now.year }}'}\n"
+    )
+    project = Project.load(tmp_path)
+    case = TestCase.model_validate(
+        {
+            "name": "pinned",
+            "now": "2030-03-01T12:00:00",
+            "inputs": {"due": "2030-01-01"},
+            "expect": {"outputs": {"late": True, "year": 2030}},
+        }
+    )
+    outcome = await run_case(project, "clock", case)
+    assert outcome.ok, outcome.failures
+    early = case.model_copy(update={"now": case.now.replace(month=1, day=20)})
+    outcome = await run_case(project, "clock", early)
+    assert outcome.failures == ["outputs.late: expected true, got false"]

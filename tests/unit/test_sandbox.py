@@ -236,7 +236,7 @@ def test_aliases_that_share_ordinary_data_are_fine(proj: ProjectFiles) -> None:
     from engine.errors import Problem
     from engine.source import Source, parse_yaml
 
-    rows = "\n".join(f"  - *order" for _ in range(40))
+    rows = "\n".join("  - *order" for _ in range(40))
     text = (
         "base: &order {number: ORD-1, status: SHP, lines: [{sku: A, qty: 1}, {sku: B, qty: 2}], total: 9}\nuses:\n"
         + rows
