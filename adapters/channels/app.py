@@ -11,6 +11,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,6 +27,7 @@ from adapters.channels.runtime import json_response
 from engine.errors import Problem, ProjectError
 
 PROJECT_ENV = "CSFLOW_PROJECT"  # where the factory finds the project in each worker
+RECORD_ENV = "CSFLOW_SERVE_RECORD"  # workers record runs when it is "1"
 
 
 class ChannelsApp:
@@ -81,14 +83,16 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     )
 
 
-def create_app(project_root: Path | str, environ: Mapping[str, str] | None = None) -> ChannelsApp:
+def create_app(
+    project_root: Path | str, environ: Mapping[str, str] | None = None, *, store: Any = None
+) -> ChannelsApp:
     """The app for the project at ``project_root``; ProjectError lists every problem.
 
     >>> app = create_app("flows", {**os.environ, "ZIPCHAT_API_KEY": "..."})
     >>> uvicorn.run(app)
     """
     root = Path(project_root)
-    channels, problems = load_channels(root, environ)
+    channels, problems = load_channels(root, environ, store=store)
     if not problems and not channels.endpoints:
         problems = [
             Problem(str(root / FILE_NAME), 1, 1, "no channels to serve: write channels.yaml (§9)")
@@ -100,7 +104,8 @@ def create_app(project_root: Path | str, environ: Mapping[str, str] | None = Non
 
 def create_app_from_env() -> ChannelsApp:
     """The factory uvicorn's workers import: the project comes from ``CSFLOW_PROJECT``."""
-    return create_app(os.environ.get(PROJECT_ENV, "."), os.environ)
+    record = os.environ.get(RECORD_ENV) == "1"
+    return create_app(os.environ.get(PROJECT_ENV, "."), os.environ, store=True if record else None)
 
 
 __all__ = ["ChannelsApp", "create_app", "create_app_from_env"]

@@ -68,6 +68,7 @@ class LoadContext:
         self.tenants: dict[str, Tenant] = {}
         self.secrets: list[str] = []
         self.templates = TemplateCompiler(source, problems)
+        self.store: Any = None
 
     def problem(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(self.source.problem(loc, message, key=key))
@@ -198,12 +199,14 @@ def load_channels(
     environ: Mapping[str, str] | None = None,
     *,
     project: Project | None = None,
+    store: Any = None,
 ) -> tuple[Channels, list[Problem]]:
     """Read and check ``channels.yaml``; problems are ``PATH:LINE:COL: message``, sorted.
 
     ``project``, when given, is the project already loaded from ``project_root`` (so that
     ``csflow validate`` does not load it twice). Use the channels only when there are no
-    problems. A project without channels.yaml has no channels and no problems.
+    problems. A project without channels.yaml has no channels and no problems. ``store`` is
+    passed to ``Project.load`` (``csflow serve`` records the runs it serves).
     """
     root = Path(project_root)
     env = os.environ if environ is None else environ
@@ -219,6 +222,7 @@ def load_channels(
         problems.append(source.problem((), "channels.yaml maps channel names to their settings"))
         return channels, sorted(set(problems))
     ctx = LoadContext(root, source, env, problems)
+    ctx.store = store
     _load_tenants(ctx, data.get("tenants"), project)
     channels.tenants = ctx.tenants
     builders = _builders()
@@ -320,7 +324,7 @@ def _load_project(
 
     project: type[Project] = engine.Project  # type: ignore[assignment]
     try:
-        return project.load(folder, environ=env)
+        return project.load(folder, environ=env, store=ctx.store)
     except ProjectError as exc:
         suffix = f" (tenant '{tenant}')" if tenant else ""
         for p in exc.problems:

@@ -28,6 +28,11 @@ from engine import UsageError
     help="Serve https with this certificate (PEM); platforms call https endpoints only.",
 )
 @click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="Its key.")
+@click.option(
+    "--no-store",
+    is_flag=True,
+    help="Do not record the runs served (default: PROJECT/.csflow or CSFLOW_STORE).",
+)
 @guarded
 def serve(
     project_dir: Path,
@@ -36,6 +41,7 @@ def serve(
     workers: int,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    no_store: bool,
 ) -> None:
     """Serve the channels of channels.yaml until Ctrl+C or SIGTERM (graceful shutdown).
 
@@ -47,7 +53,9 @@ def serve(
 
     # Loaded here first, in every case, so that a broken project prints its problems and
     # exits 2 before any worker starts.
-    app = create_app(project_dir, os.environ)
+    app = create_app(project_dir, os.environ, store=None if no_store else True)
+    if not no_store:
+        os.environ["CSFLOW_SERVE_RECORD"] = "1"  # the workers, too
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise UsageError("--ssl-certfile and --ssl-keyfile go together")
     tls = (ssl_certfile, ssl_keyfile) if ssl_certfile and ssl_keyfile else None

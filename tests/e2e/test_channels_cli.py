@@ -264,3 +264,38 @@ def test_serve_speaks_https_with_a_certificate(shop, project, tmp_path):
         code, _, _ = proc.stop()
     assert r.status_code == 200 and r.json()["context"] == "Order ORD-1003 is shipped."
     assert code == 0
+
+
+def test_served_runs_are_recorded(tmp_path, shop_env) -> None:
+    """`csflow serve` records the runs it serves, like `csflow run` (docs/decisions.md)."""
+    import asyncio
+
+    import httpx
+
+    from adapters.channels.app import create_app
+    from engine.store import open_store
+
+    store = tmp_path / "runs.sqlite3"
+    keys = {
+        "ZIPCHAT_API_KEY": "zk-recorded",
+        "CSFLOW_API_KEY": "ak-1",
+        "COFFIELD_SECRET": "cs-1",
+        "ORDERS_API_KEY": "ok-1",
+    }
+    app = create_app("flows", {**shop_env, **keys}, store=store)
+
+    async def ask() -> int:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://csflow.test") as client:
+            r = await client.get(
+                "/zipchat/order",
+                params={"order_id": "ORD-1003", "customer_email": "shipped@demo.shop"},
+                headers={"x-api-key": "zk-recorded"},
+            )
+        await app.channels.aclose()
+        return r.status_code
+
+    assert asyncio.run(ask()) == 200
+    runs = open_store(store, create=False).list_runs(limit=10)
+    assert [r.flow for r in runs] == ["wismo"]
+    assert runs[0].status == "completed" and runs[0].inputs["order_number"] == "ORD-1003"
