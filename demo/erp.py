@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lxml import etree
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -263,7 +263,11 @@ def erp_routes(state: ShopState) -> list[BaseRoute]:
                 wsdl = wsdl_template.replace(WSDL_PLACEHOLDER, f"{base}erp").encode()
                 wsdl_by_base[base] = wsdl
             return Response(wsdl, media_type=XML)
-        status, payload = handle_envelope(await request.body(), state.store, base, parser)
+        try:
+            raw = await request.body()
+        except ClientDisconnect:  # the caller gave up during an injected delay: nothing to do
+            return Response(status_code=499)
+        status, payload = handle_envelope(raw, state.store, base, parser)
         return Response(payload, status, media_type=XML)
 
     async def label(request: Request) -> Response:

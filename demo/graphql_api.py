@@ -31,7 +31,7 @@ from graphql import (
     parse,
     validate,
 )
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -227,6 +227,8 @@ def graphql_routes(state: ShopState) -> list[BaseRoute]:
             return err(405, "POST a JSON body {query, variables, operationName}", "BAD_REQUEST")
         try:
             body = json.loads(await request.body())
+        except ClientDisconnect:  # the caller gave up during an injected delay: nothing to do
+            return Response(status_code=499)
         except ValueError:
             return err(400, "the body is not JSON", "BAD_REQUEST")
         if not isinstance(body, dict):

@@ -118,6 +118,50 @@ def before(match: str, change: Callable[[Any], None]) -> Setup:
     return on
 
 
+class _Watch(httpx.AsyncBaseTransport):
+    """The real transport, but ``seen`` runs before every request carrying ``match`` leaves."""
+
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, match: bytes, seen: Callable[[httpx.Request], None]
+    ):
+        self.inner, self.match, self.seen = inner, match, seen
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.match in request.content:
+            self.seen(request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class LostAnswer:
+    """A write whose answer never comes: from the first request carrying ``match`` on, Demo Shop
+    holds ``service`` for 0.6 s, past the 250 ms timeout (the look-ups before it are not held).
+    ``keys`` holds the Idempotency-Key of each request carrying ``match`` that went to Demo
+    Shop in the last run (None when it had none): one item per write sent."""
+
+    def __init__(self, match: str, service: str) -> None:
+        self.match, self.service = match, service
+        self.keys: list[str | None] = []
+
+    @contextmanager
+    def __call__(self, state: Any, project: Project) -> Iterator[None]:
+        self.keys = []
+
+        def seen(request: httpx.Request) -> None:
+            self.keys.append(request.headers.get("idempotency-key"))
+            state.delays[self.service] = 0.6
+
+        project.connections.use_transport(
+            lambda n: _Watch(make_transport(n), self.match.encode(), seen)
+        )
+        try:
+            yield
+        finally:
+            project.connections.use_transport(None)
+
+
 def ship(number: str) -> Callable[[Any], None]:
     def change(state: Any) -> None:
         state.store.orders[number].status = "shipped"
@@ -184,6 +228,7 @@ CASES = [
     Case("address status unknown", "change_address", {"email": "erp-only@demo.shop", **BERLIN}, ("status_unknown",), outputs={"outcome": "unknown"}, setup=outage("erp",)),
     Case("address not found", "change_address", {"order_number": "ORD-4242", **BERLIN}, ("not_found",), outputs={"outcome": "not_found"}),
     Case("address shipped meanwhile", "change_address", {"email": "processing@demo.shop", **BERLIN}, ("update_address", "update_refused", "too_late"), outputs={"outcome": "too_late"}, setup=before("UpdateShippingAddress", ship("ORD-1002"))),
+    Case("address answer lost", "change_address", {"email": "processing@demo.shop", **BERLIN}, ("update_address", "update_refused", "update_unknown"), "didn't confirm the change in time. Please don't send it again", {"updated": False, "outcome": "unknown"}, setup=LostAnswer("UpdateShippingAddress", "erp"), settle=0.6),
     Case("address ERP down", "change_address", {"email": "processing@demo.shop", **BERLIN}, ("update_address", "update_refused", "update_failed"), status="failed", setup=outage("erp",)),
     Case("address order API down", "change_address", {"email": "processing@demo.shop", **BERLIN}, ("find", "api_down"), status="failed", setup=outage("rest",)),
     # ---- return_label
@@ -195,6 +240,7 @@ CASES = [
     Case("label status unknown", "return_label", {"email": "erp-only@demo.shop"}, ("not_delivered",), "can't see the delivery", setup=outage("erp",)),
     Case("label not found", "return_label", {"email": "nobody@demo.shop"}, ("not_found",), outputs={"found": False}),
     Case("label undelivered meanwhile", "return_label", {"email": "delivered@demo.shop"}, ("label", "label_refused", "not_delivered"), setup=before("CreateReturnLabel", ship("ORD-1005"))),
+    Case("label answer lost", "return_label", {"email": "delivered@demo.shop"}, ("label", "label_refused", "label_unknown"), "didn't answer in time, so I don't have the label yet", {"outcome": "unknown", "label_url": None}, setup=LostAnswer("CreateReturnLabel", "erp"), settle=0.6),
     Case("label ERP down", "return_label", {"email": "delivered@demo.shop"}, ("label", "label_refused", "label_failed"), "A teammate will", status="failed", setup=outage("erp",)),
     Case("label order API down", "return_label", {"email": "delivered@demo.shop"}, ("find", "api_down"), status="failed", setup=outage("rest",)),
     # ---- subscription_cancel (and find_subscription)
@@ -218,6 +264,7 @@ CASES = [
     Case("pause too long", "subscription_pause", {"email": "repeat@demo.shop", "until": in_days(120)}, ("too_long",), "120 days away"),
     Case("pause not found", "subscription_pause", {"email": "nobody@demo.shop", "until": in_days(10)}, ("not_found",)),
     Case("pause paused meanwhile", "subscription_pause", {"email": "repeat@demo.shop", "until": in_days(21)}, ("pause", "pause_refused", "already_paused"), setup=before("mutation Pause", lambda s: s.store.pause_subscription("SUB-2005", TODAY + dt.timedelta(days=7)),)),
+    Case("pause answer lost", "subscription_pause", {"email": "repeat@demo.shop", "until": in_days(21)}, ("pause", "pause_refused", "pause_unknown"), "didn't confirm it in time. Please don't ask again", {"outcome": "unknown", "paused_until": None}, setup=LostAnswer("mutation Pause", "graphql"), settle=0.6),
     Case("pause API fails", "subscription_pause", {"email": "repeat@demo.shop", "until": in_days(21)}, ("pause", "pause_refused", "pause_failed"), status="failed", setup=before("mutation Pause", lambda s: s.down.add("graphql",))),
     Case("pause API down", "subscription_pause", {"email": "repeat@demo.shop", "until": in_days(21)}, ("find", "api_down"), status="failed", setup=outage("graphql",)),
     # ---- subscription_change_plan
@@ -228,6 +275,7 @@ CASES = [
     Case("plan cancelled", "subscription_change_plan", {"email": "cancelled-sub@demo.shop", "plan": "basic"}, ("cancelled",), "can't change"),
     Case("plan not found", "subscription_change_plan", {"email": "nobody@demo.shop", "plan": "basic"}, ("not_found",)),
     Case("plan changed meanwhile", "subscription_change_plan", {"email": "paused@demo.shop", "plan": "premium"}, ("change_plan", "change_refused", "same_plan"), "already on Premium", setup=before("mutation ChangePlan", lambda s: s.store.change_plan("SUB-2002", "premium"))),
+    Case("plan answer lost", "subscription_change_plan", {"email": "paused@demo.shop", "plan": "premium"}, ("change_plan", "change_refused", "change_unknown"), "from Basic Coffee Box to Premium Coffee Box, but the subscription system didn't confirm it in time", {"outcome": "unknown", "change": None}, setup=LostAnswer("mutation ChangePlan", "graphql"), settle=0.6),
     Case("plan API fails", "subscription_change_plan", {"email": "paused@demo.shop", "plan": "premium"}, ("change_plan", "change_refused", "change_failed"), status="failed", setup=before("mutation ChangePlan", lambda s: s.down.add("graphql",))),
     Case("plan list fails", "subscription_change_plan", {"email": "paused@demo.shop", "plan": "premium"}, ("plans", "api_down"), status="failed", setup=before("query Plans", lambda s: s.down.add("graphql",))),
     Case("plan API down", "subscription_change_plan", {"email": "paused@demo.shop", "plan": "premium"}, ("find", "api_down"), status="failed", setup=outage("graphql",)),
@@ -239,6 +287,7 @@ CASES = [
     Case("refund no charge", "subscription_refund", {"email": "repeat@demo.shop"}, ("no_charge",), "no charge", {"outcome": "no_charge"}, setup=edit(lambda s: setattr(s.store.subscriptions["SUB-2005"], "last_charge", None))),
     Case("refund not found", "subscription_refund", {"email": "nobody@demo.shop"}, ("not_found",)),
     Case("refund refunded meanwhile", "subscription_refund", {"email": "active@demo.shop"}, ("refund", "refund_refused", "already_refunded"), setup=before("mutation Refund", lambda s: s.store.refund_last_charge("SUB-2001"))),
+    Case("refund answer lost", "subscription_refund", {"email": "active@demo.shop"}, ("refund", "refund_refused", "refund_unknown"), "charge of $29.00, but the subscription system didn't confirm it in time. Please don't ask for it again", {"outcome": "unknown", "charge_id": "CH-5001", "refund_id": None}, setup=LostAnswer("mutation Refund", "graphql"), settle=0.6),
     Case("refund API fails", "subscription_refund", {"email": "active@demo.shop"}, ("refund", "refund_refused", "refund_failed"), status="failed", setup=before("mutation Refund", lambda s: s.down.add("graphql",))),
     Case("refund API down", "subscription_refund", {"email": "active@demo.shop"}, ("find", "api_down"), status="failed", setup=outage("graphql",)),
 ]
@@ -349,3 +398,30 @@ async def test_a_lost_cancel_answer_is_retried_with_its_key_then_unknown(shop, p
     step = next(s for s in result.steps if s.id == "cancel")
     assert step.error["kind"] == "timeout" and step.outcome == "unknown"
     assert step.attempts == 2  # the step's idempotency_key allows the retry
+
+
+# Each write whose answer is lost: (case, step id, its idempotency key). The step's `retry`
+# allows 2 attempts in all, the second only because the key makes it safe.
+LOST = [
+    ("address answer lost", "update_address", "address-ORD-1002-10117-unter den linden 5"),
+    ("label answer lost", "label", "return-label-ORD-1005"),
+    ("pause answer lost", "pause", f"subscription-pause-SUB-2005-{in_days(21)}"),
+    ("plan answer lost", "change_plan", "subscription-plan-SUB-2002-premium"),
+    ("refund answer lost", "refund", "refund-CH-5001"),
+]
+
+
+@pytest.mark.parametrize(("name", "step_id", "key"), LOST, ids=[n for n, _, _ in LOST])
+async def test_a_lost_write_answer_is_unknown_and_sent_at_most_twice(
+    shop, project, name, step_id, key
+):
+    case = CASES[[c.name for c in CASES].index(name)]
+    assert isinstance(case.setup, LostAnswer)
+    result = await converse(shop, project, case)
+    step = next(s for s in result.steps if s.id == step_id)
+    assert step.error["kind"] == "timeout" and step.outcome == "unknown", step
+    assert result.status == "completed" and result.outputs["outcome"] == "unknown"
+    assert step.attempts == 2  # the idempotency_key allows one retry, and no more
+    # What reached Demo Shop: as many writes as the step records, each with the same key.
+    assert case.setup.keys == [key] * step.attempts
+    assert "couldn't" not in result.reply and "Done" not in result.reply, result.reply
