@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
+@functools.lru_cache(maxsize=256)  # asked on every request: parse each host once
 def is_loopback(host: str | None) -> bool:
     if not host:
         return False
