@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from unit_support import ProjectFiles
+from unit_support import ProjectFiles, answer
 
 from adapters.operation_mocks import use_operation_mocks
 
@@ -93,17 +93,6 @@ def load(proj: ProjectFiles, *flows: str, connections: str = CONNECTIONS, schema
         files={"schema/subs.graphql": schema},
     )
     return proj.load({"SUBS_KEY": KEY})
-
-
-def answer(project, handler) -> list[httpx.Request]:
-    seen: list[httpx.Request] = []
-
-    def record(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return handler(request)
-
-    project.connections.use_transport(lambda n: httpx.MockTransport(record))
-    return seen
 
 
 # ------------------------------------------------------------------------------ calling

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import engine
@@ -94,3 +95,15 @@ class ProjectFiles:
     @staticmethod
     def place(problem: Problem) -> tuple[str, int, int]:
         return problem.path, problem.line, problem.column
+
+
+def answer(project: Any, handler: Any) -> list[httpx.Request]:
+    """Answer a project's calls with ``handler`` (a MockTransport); the requests, as sent."""
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request)  # type: ignore[no-any-return]
+
+    project.connections.use_transport(lambda n: httpx.MockTransport(record))
+    return seen
