@@ -278,6 +278,17 @@ def _fail(source: str, exc: Exception) -> StepError:
     return StepError("expression", f"{exc} (in {source.strip()!r})")
 
 
+# What an author's expression can raise while running: each becomes kind `expression`.
+_EVALUATION_ERRORS = (
+    UndefinedError,
+    SecurityError,
+    TypeError,
+    ValueError,
+    ArithmeticError,
+    LookupError,
+)
+
+
 def _expression_callable(
     env: Any, root: Callable[[Context], Iterator[str]], source: str
 ) -> Compiled:
@@ -294,14 +305,7 @@ def _expression_callable(
                 raise SecurityError(f"the value is over {_cap(result)} {_unit(result)}")
         except StepError:
             raise
-        except (
-            UndefinedError,
-            SecurityError,
-            TypeError,
-            ValueError,
-            ArithmeticError,
-            LookupError,
-        ) as exc:
+        except _EVALUATION_ERRORS as exc:
             raise _fail(source, exc) from None
         return result
 
@@ -323,14 +327,7 @@ def _template_callable(env: Any, root: Callable[[Context], Iterator[str]], sourc
                 parts.append(part)
         except StepError:
             raise
-        except (
-            UndefinedError,
-            SecurityError,
-            TypeError,
-            ValueError,
-            ArithmeticError,
-            LookupError,
-        ) as exc:
+        except _EVALUATION_ERRORS as exc:
             raise _fail(source, exc) from None
         return "".join(parts)
 
