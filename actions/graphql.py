@@ -23,10 +23,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from adapters import graphql as adapter
-from adapters.operation_mocks import mocked
-from engine import Payload, action
-from engine.compiler import did_you_mean
+from csflow.adapters import graphql as adapter
+from csflow.adapters.operation_mocks import mocked
+from csflow.engine import Payload, action
+from csflow.engine.compiler import did_you_mean
 
 
 def check(args: dict[str, Any], connection: Any, root: Path) -> Iterable[tuple[str, str]]:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from adapters.urls import path_problem
-from adapters.xml import parse_xml
-from engine import Payload, StepError, action
+from csflow.adapters.urls import path_problem
+from csflow.adapters.xml import parse_xml
+from csflow.engine import Payload, StepError, action
 
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 EXPECT = frozenset({"auto", "json", "xml", "text"})
@@ -70,7 +70,7 @@ async def http(
 
 
 def _dumps(value: Any) -> bytes:
-    from engine.coerce import to_json
+    from csflow.engine.coerce import to_json
 
     return json.dumps(value, default=to_json, ensure_ascii=False).encode()
 

@@ -18,12 +18,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from adapters import soap as adapter
-from adapters import wsdl as wsdls
-from adapters.operation_mocks import mocked
-from adapters.urls import url_problem
-from engine import Payload, action
-from engine.compiler import did_you_mean
+from csflow.adapters import soap as adapter
+from csflow.adapters import wsdl as wsdls
+from csflow.adapters.operation_mocks import mocked
+from csflow.adapters.urls import url_problem
+from csflow.engine import Payload, action
+from csflow.engine.compiler import did_you_mean
 
 
 def check(args: dict[str, Any], connection: Any, root: Path) -> Iterable[tuple[str, str]]:

@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from adapters.secrets import Redactor, read_secret
-from engine.registry import import_file
+from csflow.adapters.secrets import Redactor, read_secret
+from csflow.engine.registry import import_file
 
 
 class UnsupportedAuth(Exception):
@@ -179,7 +179,7 @@ def build_auth(
         secret = _text(spec.secret, root, redactor, environ)
         return HmacAuth(secret, spec.header, spec.prefix, spec.timestamp_header)
     if kind in ("oauth2_client_credentials", "oauth2_refresh_token"):
-        from adapters.oauth import OAuth2Auth
+        from csflow.adapters.oauth import OAuth2Auth
 
         secret = spec.client_secret
         return OAuth2Auth(

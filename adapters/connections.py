@@ -23,18 +23,18 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from adapters.auth import CustomAuthError, UnsupportedAuth, build_auth
-from adapters.secrets import Redactor
-from adapters.transport import (
+from csflow.adapters.auth import CustomAuthError, UnsupportedAuth, build_auth
+from csflow.adapters.secrets import Redactor
+from csflow.adapters.transport import (
     ACCEPT_ENCODING,
     BodyTooLarge,
     CappedTransport,
     make_transport,
     translate,
 )
-from adapters.urls import is_loopback
-from engine.context import CURRENT
-from engine.errors import StepError, WriteSkipped
+from csflow.adapters.urls import is_loopback
+from csflow.engine.context import CURRENT
+from csflow.engine.errors import StepError, WriteSkipped
 
 WRITE_METHODS = frozenset({"POST", "PATCH"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -39,9 +39,9 @@ from graphql import (
     validate,
 )
 
-from engine.coerce import to_json
-from engine.context import Payload
-from engine.errors import StepError
+from csflow.engine.coerce import to_json
+from csflow.engine.context import Payload
+from csflow.engine.errors import StepError
 
 FAILURE_TTL = 30.0  # seconds a broken schema file is remembered: one project load
 ACCEPT = "application/graphql-response+json, application/json;q=0.9"

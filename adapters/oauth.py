@@ -27,10 +27,10 @@ from typing import Any, Literal
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning  # it sets an "always" filter
 
-from adapters.secrets import Redactor
-from adapters.transport import CappedTransport, make_transport, translate
-from adapters.urls import is_loopback
-from engine.errors import StepError
+from csflow.adapters.secrets import Redactor
+from csflow.adapters.transport import CappedTransport, make_transport, translate
+from csflow.adapters.urls import is_loopback
+from csflow.engine.errors import StepError
 
 with warnings.catch_warnings():  # authlib warns that it would rather have "httpx2"
     warnings.simplefilter("ignore", AuthlibDeprecationWarning)

@@ -25,10 +25,10 @@ from lxml import etree
 from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 
-from adapters.wsdl import Wsdl, WsdlError, wsdl_for
-from adapters.xml import parse_xml, zeep_settings
-from engine.context import Payload
-from engine.errors import StepError
+from csflow.adapters.wsdl import Wsdl, WsdlError, wsdl_for
+from csflow.adapters.xml import parse_xml, zeep_settings
+from csflow.engine.context import Payload
+from csflow.engine.errors import StepError
 
 
 @dataclass(slots=True)

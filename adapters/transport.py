@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 import httpx
 from httpx_aiohttp import AiohttpTransport  # imported with the project, not in a first run
 
-from engine.errors import StepError
+from csflow.engine.errors import StepError
 
 ACCEPT_ENCODING = "gzip, deflate"  # what CappedTransport can decode under its cap
 

@@ -21,10 +21,10 @@ from lxml import etree
 from zeep.transports import Transport
 from zeep.wsdl import Document
 
-from adapters.auth import UnsupportedAuth, build_auth
-from adapters.secrets import Redactor
-from adapters.urls import same_origin, url_problem
-from adapters.xml import wsdl_problem, zeep_settings
+from csflow.adapters.auth import UnsupportedAuth, build_auth
+from csflow.adapters.secrets import Redactor
+from csflow.adapters.urls import same_origin, url_problem
+from csflow.adapters.xml import wsdl_problem, zeep_settings
 
 # Untrusted XML either way: no DTD, no entities, no fetches beyond the entry document.
 SETTINGS = zeep_settings()

@@ -31,7 +31,7 @@ from time import monotonic, perf_counter, process_time
 import aiohttp
 import uvloop
 
-from engine.project import Project
+from csflow.engine.project import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "flows"
@@ -158,7 +158,7 @@ class ServeProcess:
     def __enter__(self) -> ServeProcess:
         core = self.core
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "-p", str(SHIPPED), "--port", "0"],
+            [sys.executable, "-m", "csflow", "serve", "-p", str(SHIPPED), "--port", "0"],
             cwd=ROOT,
             env=self.env,
             stdin=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from cli.render import show_run
+from csflow.cli.render import show_run
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,8 @@ def shipped_project() -> Path:
 
 
 def run_demo(project_dir: Path | None, *, as_json: bool = False) -> int:
-    from demo.server import DemoShop
-    from engine import Project
+    from csflow.demo.server import DemoShop
+    from csflow.engine import Project
 
     console = Console(highlight=False)
     with DemoShop() as shop:

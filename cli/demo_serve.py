@@ -28,10 +28,10 @@ COFFIELD_TENANT = 42
 
 def serve_demo(project_dir: Path | None) -> int:
     """Start Demo Shop and the channels server, print a curl per channel, serve until Ctrl+C."""
-    from adapters.channels.app import create_app
-    from adapters.channels.server import bind, serve
-    from cli.demo import shipped_project
-    from demo.server import DemoShop
+    from csflow.cli.demo import shipped_project
+    from csflow.demo.server import DemoShop
+    from csflow.serve.app import create_app
+    from csflow.serve.server import bind, serve
 
     project = project_dir or shipped_project()
     console = Console(highlight=False)

@@ -18,9 +18,9 @@ from typing import Any
 import click
 from rich.console import Console
 
-from cli.render import mermaid, show_run
-from engine import CsflowError, ProjectError, UsageError
-from engine.model import parse_duration
+from csflow.cli.render import mermaid, show_run
+from csflow.engine import CsflowError, ProjectError, UsageError
+from csflow.engine.model import parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -100,7 +100,7 @@ def cli() -> None:
 
 
 def _load(project_dir: Path) -> Any:
-    from engine import Project
+    from csflow.engine import Project
 
     return Project.load(project_dir)
 
@@ -161,14 +161,14 @@ def run(
     record_to: Path | None,
 ) -> None:
     """Run FLOW once and show its reply, outputs and steps; the run is recorded (csflow runs)."""
-    from engine import Project
+    from csflow.engine import Project
 
     inputs = parse_inputs(pairs, inputs_json)
     # A dry run changes nothing, so it leaves no history either.
     project = Project.load(project_dir, store=None if dry_run else (store or True))
     recorder = None
     if record_to is not None:
-        from flowtest.record import Recorder
+        from csflow.flowtest.record import Recorder
 
         recorder = Recorder(project)
         recorder.install()
@@ -177,7 +177,7 @@ def run(
     finally:
         project.close_store()
     if recorder is not None and record_to is not None:
-        from flowtest.record import dump_case
+        from csflow.flowtest.record import dump_case
 
         record_to.write_text(dump_case(recorder.case(flow, inputs, result)), encoding="utf-8")
         click.echo(
@@ -195,8 +195,8 @@ def run(
 @guarded
 def validate(project_dir: Path) -> None:
     """Check every flow, connection, channel and flow test of the project; list every problem."""
-    from adapters.channels import load_channels
-    from flowtest import load_test_files
+    from csflow.flowtest import load_test_files
+    from csflow.serve import load_channels
 
     try:
         project = _load(project_dir)
@@ -241,10 +241,10 @@ def graph(flow: str, project_dir: Path) -> None:
 def demo(project_dir: Path | None, as_json: bool, serve: bool) -> None:
     """Start Demo Shop on loopback and run WISMO for one customer per case."""
     if serve:
-        from cli.demo_serve import serve_demo  # the channels server: `csflow serve`
+        from csflow.cli.demo_serve import serve_demo  # the channels server: `csflow serve`
 
         sys.exit(serve_demo(project_dir))
-    from cli.demo import run_demo
+    from csflow.cli.demo import run_demo
 
     sys.exit(run_demo(project_dir, as_json=as_json))
 
@@ -254,7 +254,7 @@ def demo(project_dir: Path | None, as_json: bool, serve: bool) -> None:
 @click.option("--port", default=8765, show_default=True, type=int)
 def demo_merchant(host: str, port: int) -> None:
     """Serve Demo Shop (REST, SOAP ERP, GraphQL subscriptions) until interrupted."""
-    from demo.server import serve
+    from csflow.demo.server import serve
 
     with contextlib.suppress(KeyboardInterrupt):
         serve(host=host, port=port)
@@ -265,19 +265,12 @@ def _load_command_modules() -> None:
     import importlib
     import pkgutil
 
-    import cli.commands
+    import csflow.cli.commands
 
-    for info in sorted(pkgutil.iter_modules(cli.commands.__path__), key=lambda i: i.name):
-        importlib.import_module(f"cli.commands.{info.name}")
+    for info in sorted(pkgutil.iter_modules(csflow.cli.commands.__path__), key=lambda i: i.name):
+        importlib.import_module(f"csflow.cli.commands.{info.name}")
 
 
 def main() -> None:
     _load_command_modules()
     cli(prog_name="csflow")
-
-
-if __name__ == "__main__":
-    # `python -m cli.main`: run the importable module, where cli/commands/* register.
-    import cli.main as importable
-
-    importable.main()

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from engine import RunResult
-from engine.coerce import to_json
-from engine.plan import FAIL, FlowPlan
+from csflow.engine import RunResult
+from csflow.engine.coerce import to_json
+from csflow.engine.plan import FAIL, FlowPlan
 
 
 def show_run(console: Console, result: RunResult, *, title: str | None = None) -> None:

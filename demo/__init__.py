@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from demo.app import create_app
-from demo.server import DemoShop, serve
-from demo.state import DemoConfig
+from csflow.demo.app import create_app
+from csflow.demo.server import DemoShop, serve
+from csflow.demo.state import DemoConfig
 
 __all__ = ["DemoConfig", "DemoShop", "create_app", "serve"]

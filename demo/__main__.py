@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from demo.server import DEFAULT_PORT, serve
-from demo.state import DemoConfig
+from csflow.demo.server import DEFAULT_PORT, serve
+from csflow.demo.state import DemoConfig
 
 
 def main(argv: list[str] | None = None) -> None:

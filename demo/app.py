@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from demo.erp import erp_routes
-from demo.graphql_api import graphql_routes, schema
-from demo.rest import rest_routes
-from demo.state import DemoConfig, ShopState
+from csflow.demo.erp import erp_routes
+from csflow.demo.graphql_api import graphql_routes, schema
+from csflow.demo.rest import rest_routes
+from csflow.demo.state import DemoConfig, ShopState
 
 
 def create_app(config: DemoConfig | None = None) -> Starlette:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from demo.models import (
+from csflow.demo.models import (
     Address,
     Charge,
     Customer,

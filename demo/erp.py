@@ -15,9 +15,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from demo.models import ERP_STATUS, Address, ShopError, iso
-from demo.state import ShopState, check_basic
-from demo.store import Store
+from csflow.demo.models import ERP_STATUS, Address, ShopError, iso
+from csflow.demo.state import ShopState, check_basic
+from csflow.demo.store import Store
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 TNS = "http://erp.demo.shop/orders"

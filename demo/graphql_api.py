@@ -35,9 +35,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from demo.models import Customer, ShopError, iso
-from demo.state import ShopState, check_key
-from demo.store import Store
+from csflow.demo.models import Customer, ShopError, iso
+from csflow.demo.state import ShopState, check_key
+from csflow.demo.store import Store
 
 SDL_PATH = Path(__file__).with_name("subscriptions.graphql")
 MAX_QUERY = 20_000

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from demo.models import REST_STATUS, Order, Shipment, ShopError, iso
-from demo.state import SERVICES, ShopState, check_bearer
+from csflow.demo.models import REST_STATUS, Order, Shipment, ShopError, iso
+from csflow.demo.state import SERVICES, ShopState, check_bearer
 
 # Query names the shop accepts; the seed-000 spellings (order_id, ref_id) are aliases.
 _FILTERS = {

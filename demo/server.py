@@ -12,8 +12,8 @@ from typing import Any
 
 import uvicorn
 
-from demo.app import create_app
-from demo.state import (
+from csflow.demo.app import create_app
+from csflow.demo.state import (
     DEFAULT_ERP_PASSWORD,
     DEFAULT_ERP_USER,
     DEFAULT_GRAPHQL_KEY,

@@ -9,7 +9,7 @@ import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from demo.store import Store, utcnow
+from csflow.demo.store import Store, utcnow
 
 SERVICES = ("rest", "erp", "graphql")
 DEFAULT_TOKEN = "demo-shop-token"

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from demo.data import build_seed
-from demo.models import (
+from csflow.demo.data import build_seed
+from csflow.demo.models import (
     Address,
     Charge,
     Customer,

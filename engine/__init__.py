@@ -5,10 +5,10 @@
 >>> result = project.run_sync("wismo", {"email": "jane@example.com"})
 """
 
-from engine.context import ActionContext, Payload
-from engine.errors import CsflowError, Problem, ProjectError, StepError, UsageError
-from engine.registry import action
-from engine.result import RunResult, StepRecord
+from csflow.engine.context import ActionContext, Payload
+from csflow.engine.errors import CsflowError, Problem, ProjectError, StepError, UsageError
+from csflow.engine.registry import action
+from csflow.engine.result import RunResult, StepRecord
 
 __all__ = [
     "ActionContext",
@@ -28,7 +28,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # Project pulls in the adapters (httpx); actions import `engine` for @action without it.
     if name == "Project":
-        from engine.project import Project
+        from csflow.engine.project import Project
 
         return Project
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import Problem
-from engine.expressions import Compiled, Expressions, ExpressionSyntaxError
-from engine.fields import CompiledField, compile_field
-from engine.model import Connection, Flow
-from engine.model import Step as StepModel
-from engine.plan import FAIL, FlowPlan, Retry, Step
-from engine.registry import Registry
-from engine.source import Loc, Source
+from csflow.engine.errors import Problem
+from csflow.engine.expressions import Compiled, Expressions, ExpressionSyntaxError
+from csflow.engine.fields import CompiledField, compile_field
+from csflow.engine.model import Connection, Flow
+from csflow.engine.model import Step as StepModel
+from csflow.engine.plan import FAIL, FlowPlan, Retry, Step
+from csflow.engine.registry import Registry
+from csflow.engine.source import Loc, Source
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from adapters.secrets import redact_logs
+from csflow.adapters.secrets import redact_logs
 
 BeforeWrite = Callable[[], Awaitable[None]]
 

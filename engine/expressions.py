@@ -21,8 +21,8 @@ from jinja2.meta import find_undeclared_variables
 from jinja2.parser import Parser
 from jinja2.runtime import Context, Undefined
 
-from engine.errors import StepError
-from engine.sandbox import MAX_VALUE_CHARS, CappedSandbox
+from csflow.engine.errors import StepError
+from csflow.engine.sandbox import MAX_VALUE_CHARS, CappedSandbox
 
 Compiled = Callable[[dict[str, Any]], Any]
 

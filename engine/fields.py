@@ -11,10 +11,10 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from lxml import etree
 
-from engine.coerce import CoercionError, coerce
-from engine.errors import StepError
-from engine.expressions import ExpressionSyntaxError
-from engine.model import FieldSpec
+from csflow.engine.coerce import CoercionError, coerce
+from csflow.engine.errors import StepError
+from csflow.engine.expressions import ExpressionSyntaxError
+from csflow.engine.model import FieldSpec
 
 Getter = Callable[[Any, Any], Any]
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.coerce import CoercionError, check_format, coerce
-from engine.compiler import did_you_mean
-from engine.errors import StepError, UsageError
-from engine.plan import FlowPlan
+from csflow.engine.coerce import CoercionError, check_format, coerce
+from csflow.engine.compiler import did_you_mean
+from csflow.engine.errors import StepError, UsageError
+from csflow.engine.plan import FlowPlan
 
 
 def check_inputs(plan: FlowPlan, inputs: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,15 +9,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.compiler import FlowCompiler, LoadedFlow, check_cycles, did_you_mean
-from engine.errors import Problem, ProjectError
-from engine.expressions import Expressions
-from engine.model import Connection, Flow
-from engine.model import Step as StepModel
-from engine.plan import FlowPlan
-from engine.registry import Registry, builtin_registry
-from engine.source import Loc, Source, display_path, load_yaml
-from engine.validation import validate
+from csflow.engine.compiler import FlowCompiler, LoadedFlow, check_cycles, did_you_mean
+from csflow.engine.errors import Problem, ProjectError
+from csflow.engine.expressions import Expressions
+from csflow.engine.model import Connection, Flow
+from csflow.engine.model import Step as StepModel
+from csflow.engine.plan import FlowPlan
+from csflow.engine.registry import Registry, builtin_registry
+from csflow.engine.source import Loc, Source, display_path, load_yaml
+from csflow.engine.validation import validate
 
 # Stands in for a missing variable (already reported) so its connection is still checked.
 UNSET_ENV = "http://unset.invalid/{}"
@@ -250,7 +250,7 @@ def _check_secret(
 
 
 def _check_urls(conn: Connection, name: str, source: Source) -> list[Problem]:
-    from adapters.urls import url_problem  # the rule lives with the code that enforces it
+    from csflow.adapters.urls import url_problem  # the rule lives with the code that enforces it
 
     problems = []
     for key in ("base_url", "url", "wsdl"):

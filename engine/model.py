@@ -94,7 +94,7 @@ class RetrySpec(Strict):
 
     @model_validator(mode="after")
     def _known(self) -> RetrySpec:
-        from engine.errors import ERROR_KINDS
+        from csflow.engine.errors import ERROR_KINDS
 
         for item in self.on:
             if not (item in ERROR_KINDS or item == "5xx" or (item.isdigit() and len(item) == 3)):

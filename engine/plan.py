@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.expressions import Compiled
-from engine.fields import CompiledField
-from engine.model import Flow, InputSpec, OutputSpec, RetrySpec
+from csflow.engine.expressions import Compiled
+from csflow.engine.fields import CompiledField
+from csflow.engine.model import Flow, InputSpec, OutputSpec, RetrySpec
 
 if TYPE_CHECKING:
-    from engine.registry import ActionSpec
+    from csflow.engine.registry import ActionSpec
 
 FAIL = -1  # on_error: end the run as failed
 

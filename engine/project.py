@@ -8,14 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters.connections import Connections
-from engine.errors import Problem, ProjectError, UsageError
-from engine.loader import LoadedProject, load_project, unknown_flow_message
-from engine.plan import FlowPlan
-from engine.result import RunResult
-from engine.runner import DEFAULT_DEADLINE, run_plan
-from engine.source import load_yaml
-from engine.store import Recorder, RunStore, open_store, store_path
+from csflow.adapters.connections import Connections
+from csflow.engine.errors import Problem, ProjectError, UsageError
+from csflow.engine.loader import LoadedProject, load_project, unknown_flow_message
+from csflow.engine.plan import FlowPlan
+from csflow.engine.result import RunResult
+from csflow.engine.runner import DEFAULT_DEADLINE, run_plan
+from csflow.engine.source import load_yaml
+from csflow.engine.store import Recorder, RunStore, open_store, store_path
 
 StoreOption = RunStore | str | Path | bool | None
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from engine.coerce import coerce
-from engine.errors import Problem
+from csflow.engine.coerce import coerce
+from csflow.engine.errors import Problem
 
 # check(with_args, connection_model_or_None, project_root) -> [(with_key, message), ...]
 ActionCheck = Callable[[dict[str, Any], Any, Path], Iterable[tuple[str, str]]]

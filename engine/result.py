@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.coerce import to_json
+from csflow.engine.coerce import to_json
 
 
 @dataclass(slots=True)

@@ -16,13 +16,13 @@ from functools import partial
 from time import perf_counter
 from typing import Any
 
-from engine.coerce import CoercionError
-from engine.context import CURRENT, ActionContext, ConnectionOpener, Payload
-from engine.errors import Outcome, StepError, UsageError, WriteSkipped
-from engine.fields import extract
-from engine.flow_io import check_inputs, check_outputs
-from engine.plan import FAIL, FlowPlan, Step
-from engine.result import RunResult, StepRecord
+from csflow.engine.coerce import CoercionError
+from csflow.engine.context import CURRENT, ActionContext, ConnectionOpener, Payload
+from csflow.engine.errors import Outcome, StepError, UsageError, WriteSkipped
+from csflow.engine.fields import extract
+from csflow.engine.flow_io import check_inputs, check_outputs
+from csflow.engine.plan import FAIL, FlowPlan, Step
+from csflow.engine.result import RunResult, StepRecord
 
 _SYNC_ACTIONS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="csflow-action")
 MAX_STEPS = 1_000

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from engine.errors import Problem
+from csflow.engine.errors import Problem
 
 try:  # The C loader is ~9x faster and keeps marks too.
     _Loader: type[Any] = yaml.CSafeLoader

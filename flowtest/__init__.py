@@ -4,7 +4,7 @@
 the same code, so they give the same verdicts.
 """
 
-from flowtest.cases import CaseOutcome, TestFile, load_test_files, run_case
-from flowtest.mocks import MockRouter
+from csflow.flowtest.cases import CaseOutcome, TestFile, load_test_files, run_case
+from csflow.flowtest.mocks import MockRouter
 
 __all__ = ["CaseOutcome", "MockRouter", "TestFile", "load_test_files", "run_case"]

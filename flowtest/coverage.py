@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from engine.plan import FAIL, FlowPlan
+from csflow.engine.plan import FAIL, FlowPlan
 
 
 def branches(plan: FlowPlan) -> list[tuple[int, int, str]]:

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from adapters.operation_mocks import use_operation_mocks
-from engine.model import MockSpec
+from csflow.adapters.operation_mocks import use_operation_mocks
+from csflow.engine.model import MockSpec
 
 
 @dataclass

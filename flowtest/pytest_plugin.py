@@ -46,7 +46,7 @@ _projects: dict[Path, Any] = {}
 
 
 def _load(root: Path) -> Any:
-    from engine import Project
+    from csflow.engine import Project
 
     if root not in _projects:
         _projects[root] = Project.load(root)
@@ -55,8 +55,8 @@ def _load(root: Path) -> Any:
 
 class FlowTestYaml(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from engine import ProjectError
-        from flowtest import load_test_files
+        from csflow.engine import ProjectError
+        from csflow.flowtest import load_test_files
 
         root = _project_root(self.path)
         assert root is not None
@@ -86,7 +86,7 @@ class FlowCaseItem(pytest.Item):
         self.project, self.flow, self.case, self.line = project, flow, case, line
 
     def runtest(self) -> None:
-        from flowtest import run_case
+        from csflow.flowtest import run_case
 
         async def once() -> Any:
             try:
@@ -110,7 +110,7 @@ class FlowCaseItem(pytest.Item):
 @pytest.fixture
 def csflow_project(request: pytest.FixtureRequest) -> Any:
     """The project of the ``csflow_project`` ini option (relative to the rootdir), loaded."""
-    from engine import Project
+    from csflow.engine import Project
 
     root = Path(request.config.rootpath) / request.config.getini("csflow_project")
     return Project.load(root)
@@ -119,7 +119,7 @@ def csflow_project(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def flow_mock(csflow_project: Any) -> Iterator[Any]:
     """Mocks for REST, SOAP and GraphQL calls of ``csflow_project``; unmatched calls fail."""
-    from flowtest import MockRouter
+    from csflow.flowtest import MockRouter
 
     router = MockRouter.install(csflow_project)
     yield router

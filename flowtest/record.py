@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from adapters.transport import make_transport
+from csflow.adapters.transport import make_transport
 
 DEFAULT_PII = (
     "email",

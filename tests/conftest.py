@@ -21,7 +21,7 @@ def _runs_recorded_outside_the_repo(tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="session")
 def demo_shop() -> Iterator[object]:
-    from demo.server import DemoShop
+    from csflow.demo.server import DemoShop
 
     with DemoShop() as shop:
         yield shop
@@ -34,7 +34,7 @@ def shop_env(demo_shop: object) -> dict[str, str]:
 
 @pytest.fixture
 async def shipped(shop_env: dict[str, str]) -> AsyncIterator[object]:
-    from engine import Project
+    from csflow.engine import Project
 
     project = Project.load(SHIPPED, environ=shop_env)
     yield project

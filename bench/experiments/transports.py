@@ -31,7 +31,7 @@ import yarl
 from httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport, map_aiohttp_exceptions
 from multidict import CIMultiDict
 
-import adapters.connections as connections
+import csflow.adapters.connections as connections
 from bench import noise, wismo
 from bench.shop import TOKEN, ShopProcess
 

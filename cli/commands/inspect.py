@@ -18,8 +18,8 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from cli.main import cli, guarded, parse_inputs, project_option
-from engine import UsageError
+from csflow.cli.main import cli, guarded, parse_inputs, project_option
+from csflow.engine import UsageError
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -49,12 +49,12 @@ def inspect(
     connection: str, get_path: str | None, pairs: tuple[str, ...], project_dir: Path
 ) -> None:
     """Show what CONNECTION offers: fields of a REST answer, SOAP operations, GraphQL fields."""
-    from engine import Project
+    from csflow.engine import Project
 
     project = Project.load(project_dir)
     model = project.connection_models.get(connection)
     if model is None:
-        from engine.compiler import did_you_mean
+        from csflow.engine.compiler import did_you_mean
 
         hint = did_you_mean(connection, project.connection_models)
         raise UsageError(f"unknown connection '{connection}'{hint}")
@@ -66,7 +66,7 @@ def inspect(
             )
         _rest(console, project, connection, get_path, parse_inputs(pairs, None))
     else:
-        from adapters.introspect import describe  # type: ignore[import-not-found]
+        from csflow.adapters.introspect import describe  # type: ignore[import-not-found]
 
         for line in describe(project, connection):
             console.print(line, markup=False)

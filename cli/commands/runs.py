@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cli.main import EXIT_OK, EXIT_USAGE, cli, guarded, project_option, store_option
-from engine.coerce import to_json
-from engine.store import RunRecord, RunStore, StoreError, open_store, store_path
+from csflow.cli.main import EXIT_OK, EXIT_USAGE, cli, guarded, project_option, store_option
+from csflow.engine.coerce import to_json
+from csflow.engine.store import RunRecord, RunStore, StoreError, open_store, store_path
 
 STYLE = {"completed": "green", "failed": "red", "in_flight": "yellow"}
 

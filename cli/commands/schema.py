@@ -9,14 +9,14 @@ from typing import Any
 
 import click
 
-from cli.main import cli, guarded
+from csflow.cli.main import cli, guarded
 
 KINDS = ("flow", "connections", "channels", "test")
 
 
 def schema_for(kind: str) -> dict[str, Any]:
     """The JSON Schema of one kind of file; ``csflow schema`` and the editor use the same."""
-    from engine.model import Connection, Flow, FlowTestFile
+    from csflow.engine.model import Connection, Flow, FlowTestFile
 
     if kind == "flow":
         schema = Flow.model_json_schema(by_alias=True)
@@ -38,7 +38,7 @@ def schema_for(kind: str) -> dict[str, Any]:
         title = "csflow connections.yaml"
     else:
         try:
-            from adapters.channels.models import channels_schema
+            from csflow.serve.models import channels_schema
         except ImportError:
             raise click.UsageError("channels are not available in this build") from None
         schema = channels_schema()

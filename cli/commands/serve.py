@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from cli.main import cli, guarded, project_option
-from engine import UsageError
+from csflow.cli.main import cli, guarded, project_option
+from csflow.engine import UsageError
 
 
 @cli.command()
@@ -47,9 +47,9 @@ def serve(
 
     Logs are JSON lines: the access log on stdout, the server's own lines on stderr.
     """
-    from adapters.channels.app import create_app
-    from adapters.channels.server import serve as serve_app
-    from adapters.channels.server import serve_workers
+    from csflow.serve.app import create_app
+    from csflow.serve.server import serve as serve_app
+    from csflow.serve.server import serve_workers
 
     # Loaded here first, in every case, so that a broken project prints its problems and
     # exits 2 before any worker starts.

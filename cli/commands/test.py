@@ -10,8 +10,8 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli, guarded, project_option
-from engine import ProjectError
+from csflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli, guarded, project_option
+from csflow.engine import ProjectError
 
 
 @cli.command("test")
@@ -22,9 +22,9 @@ from engine import ProjectError
 @guarded
 def test_command(project_dir: Path, keyword: str | None) -> None:
     """Run the flow tests in tests/flows/*.yaml against their mocks."""
-    from engine import Project
-    from flowtest import load_test_files, run_case
-    from flowtest.coverage import branch_coverage
+    from csflow.engine import Project
+    from csflow.flowtest import load_test_files, run_case
+    from csflow.flowtest.coverage import branch_coverage
 
     project = Project.load(project_dir)
     files, problems = load_test_files(project)

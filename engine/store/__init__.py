@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.coerce import to_json
-from engine.errors import UsageError
-from engine.result import RunResult, StepRecord
+from csflow.engine.coerce import to_json
+from csflow.engine.errors import UsageError
+from csflow.engine.result import RunResult, StepRecord
 
 IN_FLIGHT = "in_flight"
 STORE_ENV = "CSFLOW_STORE"
@@ -184,7 +184,7 @@ def store_path(root: Path, environ: Mapping[str, str] | None = None) -> Path:
 
 def open_store(path: str | Path, *, create: bool = True) -> RunStore:
     """The SQLite store at ``path``; StoreError when it cannot be opened."""
-    from engine.store.sqlite import SQLiteStore
+    from csflow.engine.store.sqlite import SQLiteStore
 
     return SQLiteStore(Path(path), create=create)
 

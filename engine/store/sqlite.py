@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.store import IN_FLIGHT, RunRecord, StoreError
+from csflow.engine.store import IN_FLIGHT, RunRecord, StoreError
 
 log = logging.getLogger("csflow.store")
 

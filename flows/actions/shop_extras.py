@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from engine import action
+from csflow.engine import action
 
 
 @action("shop.customer_summary")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from demo import DemoShop
+from csflow.demo import DemoShop
 
 
 def _client(s: DemoShop) -> httpx.Client:

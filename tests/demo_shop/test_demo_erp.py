@@ -15,7 +15,7 @@ from zeep.exceptions import Fault
 from zeep.helpers import serialize_object
 from zeep.transports import AsyncTransport, Transport
 
-from demo import DemoShop
+from csflow.demo import DemoShop
 
 TNS = "http://erp.demo.shop/orders"
 

@@ -15,8 +15,8 @@ from gql.transport.exceptions import TransportQueryError, TransportServerError
 from gql.transport.httpx import HTTPXAsyncTransport
 from graphql import GraphQLError
 
-import demo
-from demo import DemoShop
+from csflow import demo
+from csflow.demo import DemoShop
 
 SDL = (Path(demo.__file__).parent / "subscriptions.graphql").read_text(encoding="utf-8")
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from demo import DemoShop
+from csflow.demo import DemoShop
 
 
 def numbers(response: httpx.Response) -> list[str]:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from demo.models import REST_STATUS
-from demo.store import Store, phone_key
+from csflow.demo.models import REST_STATUS
+from csflow.demo.store import Store, phone_key
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from demo import DemoShop, create_app
-from demo.server import banner
-from demo.state import DemoConfig
+from csflow.demo import DemoShop, create_app
+from csflow.demo.server import banner
+from csflow.demo.state import DemoConfig
 
 
 def test_port_zero_binds_a_real_port_and_the_urls_follow(shop: DemoShop) -> None:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from test_channels_support import KEYS, LOOKUP_FLOW, PATIENT_SHOP, ShopAdmin, write
 
-from demo.server import DemoShop
+from csflow.demo.server import DemoShop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ class Proc:
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *args],
+            [sys.executable, "-m", "csflow", *args],
             cwd=ROOT,
             env={**os.environ, **env, "COLUMNS": "200"},
             stdout=subprocess.PIPE,
@@ -148,7 +148,7 @@ def test_serve_with_a_broken_channels_yaml_lists_problems_and_exits_2(shop, proj
         "zipchat:\n  type: zipchat\n  path: /z\n  api_key: {env: NOPE_KEY}\n  flow: lookpu\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "cli.main", "serve", "-p", str(project), "--port", "0"],
+        [sys.executable, "-m", "csflow", "serve", "-p", str(project), "--port", "0"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -171,7 +171,7 @@ def test_serve_on_a_taken_port_is_a_usage_error(shop, project):
             [
                 sys.executable,
                 "-m",
-                "cli.main",
+                "csflow",
                 "serve",
                 "-p",
                 str(project),
@@ -272,8 +272,8 @@ def test_served_runs_are_recorded(tmp_path, shop_env) -> None:
 
     import httpx
 
-    from adapters.channels.app import create_app
-    from engine.store import open_store
+    from csflow.engine.store import open_store
+    from csflow.serve.app import create_app
 
     store = tmp_path / "runs.sqlite3"
     keys = {

@@ -27,7 +27,7 @@ from test_channels_support import (
     write,
 )
 
-from demo.server import DemoShop
+from csflow.demo.server import DemoShop
 
 SECRET = KEYS["COFFIELD_SECRET"]
 ERROR_CODES = {"not_found", "unauthorized", "invalid_reference", "receiver_error"}

@@ -17,7 +17,7 @@ from test_channels_support import (
     write,
 )
 
-from demo.server import DemoShop
+from csflow.demo.server import DemoShop
 
 KEY = KEYS["CSFLOW_API_KEY"]
 RUN_RESULT_KEYS = {"flow", "status", "outputs", "reply", "error", "steps"}

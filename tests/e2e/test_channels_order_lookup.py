@@ -13,7 +13,7 @@ import httpx
 import pytest
 from test_channels_support import KEYS, PATIENT_SHOP, SHIPPED, ShopAdmin, serving, write
 
-from demo.server import DemoShop
+from csflow.demo.server import DemoShop
 
 KEY = KEYS["ORDERS_API_KEY"]
 STATUSES = {"pending", "processing", "shipped", "delivered", "cancelled"}

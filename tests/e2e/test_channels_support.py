@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.channels.app import create_app
-from adapters.channels.logs import JsonFormatter
-from adapters.channels.server import ChannelServer
+from csflow.serve.app import create_app
+from csflow.serve.logs import JsonFormatter
+from csflow.serve.server import ChannelServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "flows"

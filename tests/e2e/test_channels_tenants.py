@@ -22,7 +22,7 @@ from test_channels_support import (
     write,
 )
 
-from demo.server import DemoShop
+from csflow.demo.server import DemoShop
 
 TENANT_KEYS = {
     "ACME_ZIPCHAT_KEY": "acme-zipchat-key-0001",

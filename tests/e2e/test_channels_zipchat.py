@@ -24,7 +24,7 @@ from test_channels_support import (
     write,
 )
 
-from demo.server import DemoShop
+from csflow.demo.server import DemoShop
 
 KEY = KEYS["ZIPCHAT_API_KEY"]
 ZIPCHAT_TIMEOUT = 5.0  # seed 001: "All requests have a 5 second timeout rule"

@@ -15,7 +15,7 @@ def csflow(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
+        [sys.executable, "-m", "csflow", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -139,7 +139,7 @@ def test_validate_the_shipped_project():
 def test_validate_names_the_channel_keys_that_are_not_set():
     env = {k: v for k, v in os.environ.items() if k not in CHANNEL_KEYS}
     proc = subprocess.run(
-        [sys.executable, "-m", "cli", "validate", "-p", "flows"],
+        [sys.executable, "-m", "csflow", "validate", "-p", "flows"],
         capture_output=True,
         text=True,
         cwd=ROOT,

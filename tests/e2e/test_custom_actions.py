@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine import Project, ProjectError
+from csflow.engine import Project, ProjectError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from demo.server import DemoShop
-from engine import Project
+from csflow.demo.server import DemoShop
+from csflow.engine import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,7 +120,7 @@ def test_cli_dry_run_shows_what_was_not_sent(shop: DemoShop, env: dict[str, str]
         [
             sys.executable,
             "-m",
-            "cli",
+            "csflow",
             "run",
             "cancel_order",
             "-p",
@@ -153,7 +153,7 @@ def test_record_makes_a_case_that_replays(
         [
             sys.executable,
             "-m",
-            "cli",
+            "csflow",
             "run",
             "wismo",
             "-p",
@@ -174,7 +174,7 @@ def test_record_makes_a_case_that_replays(
     assert "shipped@demo.shop" not in text and shop.token not in text  # scrubbed
     assert "person1@example.com" in text and "/orders" in text
     replay = subprocess.run(
-        [sys.executable, "-m", "cli", "test", "-p", str(project)],
+        [sys.executable, "-m", "csflow", "test", "-p", str(project)],
         capture_output=True,
         text=True,
         cwd=ROOT,

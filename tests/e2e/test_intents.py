@@ -23,11 +23,11 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.transport import make_transport
-from demo.models import Address
-from demo.server import DemoShop
-from engine import Project, RunResult
-from flowtest.coverage import branches, taken
+from csflow.adapters.transport import make_transport
+from csflow.demo.models import Address
+from csflow.demo.server import DemoShop
+from csflow.engine import Project, RunResult
+from csflow.flowtest.coverage import branches, taken
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLOWS = (

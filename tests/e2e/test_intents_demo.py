@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cli.demo import INTENTS
+from csflow.cli.demo import INTENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def demo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", "demo", *args],
+        [sys.executable, "-m", "csflow", "demo", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

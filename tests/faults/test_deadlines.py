@@ -54,7 +54,7 @@ ACTIONS = {
     "actions/naps.py": """
     import time
 
-    from engine import action
+    from csflow.engine import action
 
 
     @action("naps.sleep")

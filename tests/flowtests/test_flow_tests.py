@@ -77,7 +77,7 @@ def _env() -> dict[str, str]:
 
 def test_csflow_test_names_each_failure_with_a_readable_diff(project: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "cli.main", "test", "-p", str(project)],
+        [sys.executable, "-m", "csflow", "test", "-p", str(project)],
         capture_output=True,
         text=True,
         env=_env(),
@@ -98,7 +98,7 @@ def test_csflow_test_names_each_failure_with_a_readable_diff(project: Path) -> N
 
 def test_pytest_gives_the_same_verdicts(project: Path) -> None:
     cli = subprocess.run(
-        [sys.executable, "-m", "cli.main", "test", "-p", str(project)],
+        [sys.executable, "-m", "csflow", "test", "-p", str(project)],
         capture_output=True,
         text=True,
         env=_env(),
@@ -134,8 +134,8 @@ def test_pytest_gives_the_same_verdicts(project: Path) -> None:
 
 
 async def test_flow_mock_fixture_serves_engineers_tests(project: Path) -> None:
-    from engine import Project
-    from flowtest import MockRouter
+    from csflow.engine import Project
+    from csflow.flowtest import MockRouter
 
     p = Project.load(project, environ={"FT_TOKEN": "ft-secret-token"})
     router = MockRouter.install(p)
@@ -152,9 +152,9 @@ async def test_flow_mock_fixture_serves_engineers_tests(project: Path) -> None:
 
 
 async def test_a_case_can_pin_the_clock(tmp_path: Path) -> None:
-    from engine import Project
-    from engine.model import TestCase
-    from flowtest import run_case
+    from csflow.engine import Project
+    from csflow.engine.model import TestCase
+    from csflow.flowtest import run_case
 
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "clock.yaml").write_text(

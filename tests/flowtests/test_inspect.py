@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def csflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "csflow", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -25,7 +25,7 @@ def csflow(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 
 def test_every_leaf_path_reaches_its_value() -> None:
-    from cli.commands.inspect import leaves
+    from csflow.cli.commands.inspect import leaves
 
     doc = {"a": {"b": [1, {"c": "x"}]}, "odd key": True, "empty": [], "n": None}
     rows = list(leaves(doc))

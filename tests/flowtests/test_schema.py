@@ -10,8 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from engine.errors import Problem
-from engine.source import load_yaml
+from csflow.engine.errors import Problem
+from csflow.engine.source import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def _yaml(path: Path) -> object:
 def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     out = tmp_path_factory.mktemp("schemas")
     proc = subprocess.run(
-        [sys.executable, "-m", "cli", "schema", "--out", str(out)],
+        [sys.executable, "-m", "csflow", "schema", "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,

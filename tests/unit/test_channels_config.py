@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from unit_support import ProjectFiles, relative
 
-from adapters.channels import load_channels
-from adapters.channels.app import create_app
-from engine import Problem, ProjectError
+from csflow.engine import Problem, ProjectError
+from csflow.serve import load_channels
+from csflow.serve.app import create_app
 
 ENV = {"ZIPCHAT_API_KEY": "zk-123456", "COFFIELD_SECRET": "cs-123456", "API_KEY": "ak-123456"}
 
@@ -274,7 +274,7 @@ def test_coffield_tenant_ids_are_unique(proj):
 
 
 def test_the_worker_factory_finds_the_project_in_the_environment(proj, monkeypatch):
-    from adapters.channels.app import create_app_from_env
+    from csflow.serve.app import create_app_from_env
 
     proj.write(flows={"lookup": LOOKUP}, files={"channels.yaml": ZIPCHAT})
     monkeypatch.setenv("CSFLOW_PROJECT", str(proj.root))

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from adapters.channels.logs import REDACTOR, JsonFormatter
-from adapters.channels.runtime import BACKSTOP_MARGIN, KeyRing, run_within, truthy
-from adapters.channels.templates import Fields, scope, unwrap
-from engine import UsageError
-from engine.expressions import Expressions
+from csflow.engine import UsageError
+from csflow.engine.expressions import Expressions
+from csflow.serve.logs import REDACTOR, JsonFormatter
+from csflow.serve.runtime import BACKSTOP_MARGIN, KeyRing, run_within, truthy
+from csflow.serve.templates import Fields, scope, unwrap
 
 E = Expressions()
 

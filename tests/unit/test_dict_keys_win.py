@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import StepError
-from engine.expressions import Expressions
+from csflow.engine.errors import StepError
+from csflow.engine.expressions import Expressions
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from engine import StepError
-from engine.expressions import Expressions
+from csflow.engine import StepError
+from csflow.engine.expressions import Expressions
 
 ROOT = Path(__file__).resolve().parents[2]
 

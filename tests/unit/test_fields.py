@@ -9,9 +9,9 @@ import jmespath
 import pytest
 from lxml import etree
 
-from engine import StepError
-from engine.fields import compile_field, extract
-from engine.model import FieldSpec
+from csflow.engine import StepError
+from csflow.engine.fields import compile_field, extract
+from csflow.engine.model import FieldSpec
 
 ORDER = {
     "id": "ORD-1",

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from unit_support import ProjectFiles, answer
 
-from adapters.operation_mocks import use_operation_mocks
+from csflow.adapters.operation_mocks import use_operation_mocks
 
 SCHEMA = (Path(__file__).resolve().parents[2] / "demo" / "subscriptions.graphql").read_text()
 KEY = "subs-Key-123456"

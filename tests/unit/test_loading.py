@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from unit_support import ProjectFiles
 
-import engine
-from engine import Problem, ProjectError, UsageError
+import csflow
+from csflow.engine import Problem, ProjectError, UsageError
 
 CASES = Path(__file__).parent / "projects" / "invalid"
 GOOD_FLOW = """
@@ -21,7 +21,7 @@ steps:
 
 def test_every_problem_comes_in_one_error_sorted_by_place() -> None:
     with pytest.raises(ProjectError) as info:
-        engine.Project.load(CASES / "several_mistakes", environ={})
+        csflow.Project.load(CASES / "several_mistakes", environ={})
     problems = info.value.problems
     assert all(isinstance(p, Problem) for p in problems)
     assert len({p.path for p in problems}) == 3  # two flows and connections.yaml
@@ -46,7 +46,7 @@ def test_a_flow_name_used_twice_names_the_first_file(proj: ProjectFiles) -> None
 
 def test_an_action_defined_twice_names_both_places(proj: ProjectFiles) -> None:
     body = """
-    from engine import action
+    from csflow.engine import action
 
 
     @action("loyalty.points")
@@ -140,4 +140,4 @@ def test_a_garbage_connections_file_is_a_located_problem(
 
 def test_a_missing_project_folder_is_a_project_error(tmp_path: Path) -> None:
     with pytest.raises(ProjectError):
-        engine.Project.load(tmp_path / "nowhere")
+        csflow.Project.load(tmp_path / "nowhere")

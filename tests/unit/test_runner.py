@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from unit_support import ProjectFiles
 
-from engine import RunResult, UsageError
+from csflow.engine import RunResult, UsageError
 
 ACTIONS = """
 import asyncio
 import time
 from pathlib import Path
 
-from engine import action
+from csflow.engine import action
 
 
 @action("lookup")

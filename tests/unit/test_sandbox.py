@@ -10,9 +10,9 @@ import httpx
 import pytest
 from unit_support import ProjectFiles
 
-from engine import StepError
-from engine.expressions import Expressions
-from engine.source import MAX_FILE_BYTES
+from csflow.engine import StepError
+from csflow.engine.expressions import Expressions
+from csflow.engine.source import MAX_FILE_BYTES
 
 # -- customer text is data ----------------------------------------------------------------------
 
@@ -233,8 +233,8 @@ def test_yaml_tags_that_would_run_python_never_do(
 
 
 def test_aliases_that_share_ordinary_data_are_fine(proj: ProjectFiles) -> None:
-    from engine.errors import Problem
-    from engine.source import Source, parse_yaml
+    from csflow.engine.errors import Problem
+    from csflow.engine.source import Source, parse_yaml
 
     rows = "\n".join("  - *order" for _ in range(40))
     text = (

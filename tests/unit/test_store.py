@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from unit_support import ProjectFiles
 
-from engine.store import IN_FLIGHT, RunRecord, StoreError, open_store, store_path
+from csflow.engine.store import IN_FLIGHT, RunRecord, StoreError, open_store, store_path
 
 TOKEN = "tok_store_secret_9876"
 
@@ -145,7 +145,7 @@ def loaded(proj: ProjectFiles, store: Any, answer: Any) -> Any:
     proj.write(flows=FLOWS, connections=CONNECTIONS)
     project = proj.load(environ={"SHOP_TOKEN": TOKEN}) if store is None else None
     if project is None:
-        from engine import Project
+        from csflow.engine import Project
 
         project = Project.load(proj.root, environ={"SHOP_TOKEN": TOKEN}, store=store)
     project.connections.use_transport(lambda n: httpx.MockTransport(answer))
@@ -229,7 +229,7 @@ async def test_a_cancelled_run_is_still_recorded(proj: ProjectFiles, tmp_path: P
 
 @pytest.fixture
 def cli() -> Any:
-    from cli.main import _load_command_modules, cli
+    from csflow.cli.main import _load_command_modules, cli
 
     _load_command_modules()
     return cli

@@ -22,8 +22,8 @@ import pytest
 import yaml
 from unit_support import relative
 
-import engine
-from engine import ProjectError
+import csflow
+from csflow.engine import ProjectError
 
 CASES = Path(__file__).parent / "projects" / "invalid"
 _MARK = re.compile(r"^(?P<lead>\s*#\s*)\^(?P<text>.*)$|^#<(?P<text1>.*)$")
@@ -55,7 +55,7 @@ def test_invalid_project(case: str) -> None:
     assert expected, f"{case} has no annotated problem"
 
     with pytest.raises(ProjectError) as info:
-        engine.Project.load(root, environ=environ)
+        csflow.Project.load(root, environ=environ)
     problems = [relative(p, root) for p in info.value.problems]
 
     got = sorted((p.path, p.line, p.column) for p in problems)

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-import engine
-from engine import Problem, ProjectError
+import csflow
+from csflow.engine import Problem, ProjectError
 
 
 def relative(problem: Problem, root: Path) -> Problem:
@@ -66,7 +66,7 @@ class ProjectFiles:
             path.write_text(text, encoding="utf-8")
 
     def load(self, environ: Mapping[str, str] | None = None) -> Any:
-        return engine.Project.load(self.root, environ=environ)
+        return csflow.Project.load(self.root, environ=environ)
 
     def problems(self, environ: Mapping[str, str] | None = None) -> list[Problem]:
         """Every problem of the project (it must fail to load), paths relative to it."""

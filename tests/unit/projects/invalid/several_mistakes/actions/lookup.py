@@ -1,4 +1,4 @@
-from engine import action
+from csflow.engine import action
 
 
 @action("lookup")

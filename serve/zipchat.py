@@ -22,9 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.channels.config import LoadContext
-from adapters.channels.models import ZIPCHAT_DEADLINE, ZipchatChannel
-from adapters.channels.runtime import (
+from csflow.engine.errors import StepError
+from csflow.serve.config import LoadContext
+from csflow.serve.models import ZIPCHAT_DEADLINE, ZipchatChannel
+from csflow.serve.runtime import (
     BodyTooLarge,
     KeyRing,
     budget,
@@ -36,8 +37,7 @@ from adapters.channels.runtime import (
     shielded,
     truthy,
 )
-from adapters.channels.templates import REQUEST_ONLY, RUN_NAMES, Reads, Render, scope, unwrap
-from engine.errors import StepError
+from csflow.serve.templates import REQUEST_ONLY, RUN_NAMES, Reads, Render, scope, unwrap
 
 PARAMETERS = ("order_id", "customer_email")
 UNAVAILABLE = (

@@ -18,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.channels.config import LoadContext
-from adapters.channels.models import DEFAULT_DEADLINE, OrderLookupChannel
-from adapters.channels.runtime import (
+from csflow.engine.errors import StepError
+from csflow.serve.config import LoadContext
+from csflow.serve.models import DEFAULT_DEADLINE, OrderLookupChannel
+from csflow.serve.runtime import (
     BodyTooLarge,
     KeyRing,
     budget,
@@ -30,8 +31,7 @@ from adapters.channels.runtime import (
     run_within,
     shielded,
 )
-from adapters.channels.templates import REQUEST_ONLY, RUN_NAMES, Reads, Render, scope, unwrap
-from engine.errors import StepError
+from csflow.serve.templates import REQUEST_ONLY, RUN_NAMES, Reads, Render, scope, unwrap
 
 PARAMETERS = ("email", "order_id", "phone", "ref_id")
 

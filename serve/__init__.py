@@ -6,6 +6,6 @@
 platform: ``generic``, ``zipchat``, ``coffield``, ``order_lookup``.
 """
 
-from adapters.channels.config import Channels, Tenant, load_channels
+from csflow.serve.config import Channels, Tenant, load_channels
 
 __all__ = ["Channels", "Tenant", "load_channels"]

@@ -18,8 +18,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.channels.runtime import RECORD_KEY, STARTED_KEY
-from adapters.secrets import Redactor
+from csflow.adapters.secrets import Redactor
+from csflow.serve.runtime import RECORD_KEY, STARTED_KEY
 
 access_log = logging.getLogger("csflow.access")
 app_log = logging.getLogger("csflow.channels")
@@ -110,7 +110,7 @@ class AccessLog:
 LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "adapters.channels.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "csflow.serve.logs.JsonFormatter"}},
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",

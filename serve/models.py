@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from engine.model import NAME_RE, Duration, SecretRef, Strict
+from csflow.engine.model import NAME_RE, Duration, SecretRef, Strict
 
 # What a chat platform waits for an answer before it tells the customer it could not check.
 ZIPCHAT_DEADLINE = 5.0  # seed 001: "All requests have a 5 second timeout rule"

@@ -20,11 +20,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from adapters.channels.config import FILE_NAME, Channels, load_channels
-from adapters.channels.logs import REDACTOR, AccessLog
-from adapters.channels.openapi import document
-from adapters.channels.runtime import json_response
-from engine.errors import Problem, ProjectError
+from csflow.engine.errors import Problem, ProjectError
+from csflow.serve.config import FILE_NAME, Channels, load_channels
+from csflow.serve.logs import REDACTOR, AccessLog
+from csflow.serve.openapi import document
+from csflow.serve.runtime import json_response
 
 PROJECT_ENV = "CSFLOW_PROJECT"  # where the factory finds the project in each worker
 RECORD_ENV = "CSFLOW_SERVE_RECORD"  # workers record runs when it is "1"

@@ -22,8 +22,8 @@ from typing import Any
 
 import uvicorn
 
-from adapters.channels.app import PROJECT_ENV, ChannelsApp
-from adapters.channels.logs import LOG_CONFIG, app_log, emit
+from csflow.serve.app import PROJECT_ENV, ChannelsApp
+from csflow.serve.logs import LOG_CONFIG, app_log, emit
 
 TLS = tuple[str, str]  # certificate file, key file
 GRACE = 10.0  # seconds: longer than Coffield's 8 s, so no answer in flight is cut off
@@ -136,7 +136,7 @@ def serve_workers(
     shown = url(host, port, tls=tls is not None)
     emit(app_log, logging.INFO, "serving", url=shown, workers=workers)
     uvicorn.run(
-        "adapters.channels.app:create_app_from_env",
+        "csflow.serve.app:create_app_from_env",
         factory=True,
         host=host,
         port=port,

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.channels.config import LoadContext
-from adapters.channels.models import DEFAULT_DEADLINE, GenericChannel
-from adapters.channels.runtime import (
+from csflow.serve.config import LoadContext
+from csflow.serve.models import DEFAULT_DEADLINE, GenericChannel
+from csflow.serve.runtime import (
     BadBody,
     BodyTooLarge,
     KeyRing,
@@ -30,7 +30,7 @@ from adapters.channels.runtime import (
     run_within,
     shielded,
 )
-from adapters.channels.templates import did_you_mean
+from csflow.serve.templates import did_you_mean
 
 RUN_ID_HEADER = "x-csflow-run-id"
 

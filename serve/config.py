@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapters.channels.models import CHANNEL_TYPES, EnvRef, TenantSpec
-from adapters.channels.runtime import KeyRing
-from adapters.channels.templates import TemplateCompiler, did_you_mean
-from engine.errors import Problem, ProjectError
-from engine.model import NAME_RE, SecretRef
-from engine.source import Loc, Source, display_path, load_yaml
-from engine.validation import validate
+from csflow.engine.errors import Problem, ProjectError
+from csflow.engine.model import NAME_RE, SecretRef
+from csflow.engine.source import Loc, Source, display_path, load_yaml
+from csflow.engine.validation import validate
+from csflow.serve.models import CHANNEL_TYPES, EnvRef, TenantSpec
+from csflow.serve.runtime import KeyRing
+from csflow.serve.templates import TemplateCompiler, did_you_mean
 
 if TYPE_CHECKING:
-    from engine.project import Project
+    from csflow.engine.project import Project
 
 FILE_NAME = "channels.yaml"
 DEFAULT_TENANT = "default"  # the served project itself, in logs and messages
@@ -184,7 +184,7 @@ Builder = Callable[[str, Any, LoadContext], Any]
 
 
 def _builders() -> dict[str, Builder]:
-    from adapters.channels import coffield, generic, order_lookup, zipchat
+    from csflow.serve import coffield, generic, order_lookup, zipchat
 
     return {
         "generic": generic.build,
@@ -320,9 +320,8 @@ def _load_tenants(ctx: LoadContext, raw: Any, project: Project | None) -> None:
 def _load_project(
     ctx: LoadContext, folder: Path, env: Mapping[str, str], loc: Loc, tenant: str | None = None
 ) -> Project | None:
-    import engine  # the public API (engine.Project); importing it pulls in the adapters
+    from csflow.engine.project import Project as project
 
-    project: type[Project] = engine.Project  # type: ignore[assignment]
     try:
         return project.load(folder, environ=env, store=ctx.store)
     except ProjectError as exc:

@@ -15,9 +15,9 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
 
-from engine.errors import Problem
-from engine.expressions import Compiled, Expressions, ExpressionSyntaxError
-from engine.source import Loc, Source
+from csflow.engine.errors import Problem
+from csflow.engine.expressions import Compiled, Expressions, ExpressionSyntaxError
+from csflow.engine.source import Loc, Source
 
 RUN_NAMES = frozenset({"request", "outputs", "reply", "status"})
 REQUEST_ONLY = frozenset({"request"})

@@ -21,7 +21,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.errors import UsageError
+from csflow.engine.errors import UsageError
 
 MAX_BODY_BYTES = 64 * 1024
 # The run's deadline ends this long before the platform gives up, so that the result is

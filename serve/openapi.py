@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.channels.config import DEFAULT_TENANT, Channels
+from csflow.serve.config import DEFAULT_TENANT, Channels
 
 _TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
@@ -225,7 +225,7 @@ _BUILDERS = {
 
 
 def document(channels: Channels) -> dict[str, Any]:
-    from adapters.channels.order_lookup import Order
+    from csflow.serve.order_lookup import Order
 
     paths: dict[str, Any] = {}
     for endpoint in channels.endpoints.values():

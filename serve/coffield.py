@@ -27,9 +27,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.channels.config import DEFAULT_TENANT, LoadContext
-from adapters.channels.models import COFFIELD_DEADLINE, CoffieldChannel
-from adapters.channels.runtime import (
+from csflow.engine.errors import StepError
+from csflow.serve.config import DEFAULT_TENANT, LoadContext
+from csflow.serve.models import COFFIELD_DEADLINE, CoffieldChannel
+from csflow.serve.runtime import (
     BadBody,
     BodyTooLarge,
     budget,
@@ -41,7 +42,7 @@ from adapters.channels.runtime import (
     shielded,
     truthy,
 )
-from adapters.channels.templates import (
+from csflow.serve.templates import (
     REQUEST_ONLY,
     RUN_NAMES,
     Reads,
@@ -50,7 +51,6 @@ from adapters.channels.templates import (
     scope,
     unwrap,
 )
-from engine.errors import StepError
 
 REQUEST_FIELDS = frozenset({"kind", "reference", "context", "tenant_id"})
 UNAVAILABLE = "The order system could not be reached right now."

@@ -1,0 +1,5 @@
+"""``python -m csflow``: the csflow command."""
+
+from csflow.cli.main import main
+
+main()
