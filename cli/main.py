@@ -214,6 +214,12 @@ def validate(project_dir: Path) -> None:
         f"{project_dir}: ok — {n} flow{'s' * (n != 1)}, {c} connection{'s' * (c != 1)}, "
         f"{ch} channel{'s' * (ch != 1)}, {t} test case{'s' * (t != 1)}"
     )
+    if channels.demo_keys:
+        click.echo(
+            f"note: demo keys from channels.yaml for {', '.join(channels.demo_keys)} (not set); "
+            "csflow serve refuses them unless given --demo-keys",
+            err=True,
+        )
 
 
 @cli.command()

@@ -45,6 +45,8 @@ class Channels:
     endpoints: dict[str, Any] = field(default_factory=dict)
     tenants: dict[str, Tenant] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # values to redact from any log line
+    # Variables not set, whose channels.yaml default (a demo key) was taken instead.
+    demo_keys: list[str] = field(default_factory=list)
 
     def projects(self) -> list[Project]:
         unique = {id(t.project): t.project for t in self.tenants.values()}
@@ -67,6 +69,7 @@ class LoadContext:
         self.problems = problems
         self.tenants: dict[str, Tenant] = {}
         self.secrets: list[str] = []
+        self.demo_keys: list[str] = []
         self.templates = TemplateCompiler(source, problems)
         self.store: Any = None
 
@@ -77,6 +80,11 @@ class LoadContext:
         """The secret's value, or None (and a problem) when it is missing or empty."""
         if ref.env is not None:
             value = self.environ.get(ref.env, "")
+            default = getattr(ref, "default", None)
+            if not value and default and ref.env not in self.environ:
+                value = default  # a demo key: csflow serve refuses it without --demo-keys
+                if ref.env not in self.demo_keys:
+                    self.demo_keys.append(ref.env)
             if not value:
                 state = "is empty" if ref.env in self.environ else "is not set"
                 self.problem(loc, f"environment variable '{ref.env}' {state}")
@@ -243,6 +251,7 @@ def load_channels(
         if endpoint is not None:
             channels.endpoints[name] = endpoint
     channels.secrets = ctx.secrets
+    channels.demo_keys = ctx.demo_keys
     return channels, sorted(set(problems))
 
 

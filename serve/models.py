@@ -27,7 +27,21 @@ def _no_literal(value: Any) -> Any:
     return value
 
 
-Secret = Annotated[SecretRef, BeforeValidator(_no_literal)]
+class KeyRef(SecretRef):
+    """A channel's key or secret: ``{env: NAME}`` or ``{file: PATH}``, and for a demo project
+    ``{env: NAME, default: VALUE}``: the value when NAME is not set. ``csflow serve`` refuses
+    to use such a default unless it is given ``--demo-keys`` (docs/decisions.md)."""
+
+    default: str | None = None
+
+    @model_validator(mode="after")
+    def _default_with_env(self) -> KeyRef:
+        if self.default is not None and self.env is None:
+            raise ValueError("default: goes with env: ({env: NAME, default: DEMO_VALUE})")
+        return self
+
+
+Secret = Annotated[KeyRef, BeforeValidator(_no_literal)]
 
 
 class _Channel(Strict):

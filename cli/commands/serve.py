@@ -33,6 +33,12 @@ from csflow.engine import UsageError
     is_flag=True,
     help="Do not record the runs served (default: PROJECT/.csflow or CSFLOW_STORE).",
 )
+@click.option(
+    "--demo-keys",
+    is_flag=True,
+    help="Accept channels.yaml's demo defaults ({env: NAME, default: ...}) for keys that are "
+    "not set. Never in production: the defaults are in the repository.",
+)
 @guarded
 def serve(
     project_dir: Path,
@@ -42,6 +48,7 @@ def serve(
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
     no_store: bool,
+    demo_keys: bool,
 ) -> None:
     """Serve the channels of channels.yaml until Ctrl+C or SIGTERM (graceful shutdown).
 
@@ -54,6 +61,13 @@ def serve(
     # Loaded here first, in every case, so that a broken project prints its problems and
     # exits 2 before any worker starts.
     app = create_app(project_dir, os.environ, store=None if no_store else True)
+    if app.channels.demo_keys and not demo_keys:
+        names = ", ".join(app.channels.demo_keys)
+        raise UsageError(
+            f"not set: {names}. channels.yaml has demo defaults for them, which csflow serve "
+            "does not use: set each to the key its platform sends, or pass --demo-keys to "
+            "serve the demo values (never in production)"
+        )
     if not no_store:
         os.environ["CSFLOW_SERVE_RECORD"] = "1"  # the workers, too
     if (ssl_certfile is None) != (ssl_keyfile is None):

@@ -136,21 +136,6 @@ def test_validate_the_shipped_project():
     assert "ok" in proc.stdout and "4 channels" in proc.stdout
 
 
-def test_validate_names_the_channel_keys_that_are_not_set():
-    env = {k: v for k, v in os.environ.items() if k not in CHANNEL_KEYS}
-    proc = subprocess.run(
-        [sys.executable, "-m", "csflow", "validate", "-p", "flows"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-    )
-    assert proc.returncode == 2
-    for name in CHANNEL_KEYS:
-        assert f"environment variable '{name}' is not set" in proc.stderr
-
-
 def test_graph_is_a_mermaid_flowchart():
     proc = csflow("graph", "wismo", "-p", "flows")
     assert proc.returncode == 0, proc.stderr
