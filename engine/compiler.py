@@ -7,27 +7,21 @@ XPath, pointing at the column. Cycles between sub-flows are found in ``check_cyc
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from csflow.engine.errors import Problem
-from csflow.engine.expressions import Compiled, Expressions, ExpressionSyntaxError
+from csflow.engine.compiled import Compiled, Constant
+from csflow.engine.errors import ExpressionSyntaxError, Problem
+from csflow.engine.expressions import Expressions
 from csflow.engine.fields import CompiledField, compile_field
 from csflow.engine.model import Connection, Flow
 from csflow.engine.model import Step as StepModel
 from csflow.engine.plan import FAIL, FlowPlan, Retry, Step
 from csflow.engine.registry import Registry
 from csflow.engine.source import Loc, Source
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    options = list(choices)
-    by_case = {c.lower(): c for c in options}
-    close = difflib.get_close_matches(word.lower(), list(by_case), n=1, cutoff=0.6)
-    return f" (did you mean '{by_case[close[0]]}'?)" if close else ""
+from csflow.engine.suggest import did_you_mean
 
 
 @dataclass
@@ -123,7 +117,7 @@ class FlowCompiler:
                 compiled = self.x.value(text)
         except ExpressionSyntaxError as exc:
             self.problem(loc, exc.message, offset=exc.offset)
-            return lambda scope: None
+            return Constant(None)
         self._check_names(text, loc, expression=kind == "expression")
         return compiled
 

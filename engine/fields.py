@@ -12,8 +12,7 @@ from jmespath.exceptions import JMESPathError
 from lxml import etree
 
 from csflow.engine.coerce import CoercionError, coerce
-from csflow.engine.errors import StepError
-from csflow.engine.expressions import ExpressionSyntaxError
+from csflow.engine.errors import ExpressionSyntaxError, StepError
 from csflow.engine.model import FieldSpec
 
 Getter = Callable[[Any, Any], Any]

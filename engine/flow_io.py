@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from csflow.engine.coerce import CoercionError, check_format, coerce
-from csflow.engine.compiler import did_you_mean
 from csflow.engine.errors import StepError, UsageError
 from csflow.engine.plan import FlowPlan
+from csflow.engine.suggest import did_you_mean
 
 
 def check_inputs(plan: FlowPlan, inputs: Mapping[str, Any]) -> dict[str, Any]:

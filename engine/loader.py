@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from csflow.engine.compiler import FlowCompiler, LoadedFlow, check_cycles, did_you_mean
+from csflow.engine.compiler import FlowCompiler, LoadedFlow, check_cycles
 from csflow.engine.errors import Problem, ProjectError
 from csflow.engine.expressions import Expressions
 from csflow.engine.model import Connection, Flow
@@ -17,6 +17,7 @@ from csflow.engine.model import Step as StepModel
 from csflow.engine.plan import FlowPlan
 from csflow.engine.registry import Registry, builtin_registry
 from csflow.engine.source import Loc, Source, display_path, load_yaml
+from csflow.engine.suggest import did_you_mean
 from csflow.engine.validation import validate
 
 # Stands in for a missing variable (already reported) so its connection is still checked.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from csflow.engine.expressions import Compiled
+from csflow.engine.compiled import Compiled
 from csflow.engine.fields import CompiledField
 from csflow.engine.model import Flow, InputSpec, OutputSpec, RetrySpec
 

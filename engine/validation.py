@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from csflow.engine.compiler import did_you_mean
 from csflow.engine.errors import Problem
 from csflow.engine.source import Loc, Source
+from csflow.engine.suggest import did_you_mean
 
 # Errors that only say "this is not the shape I wanted" at a node whose deeper errors say why.
 _SHAPE = {
