@@ -19,6 +19,7 @@ from csflow.engine.compiled import (
     Compiled,
     Constant,
     Expression,
+    PathTemplate,
     Segment,
     Template,
     combine,
@@ -98,9 +99,9 @@ class Expressions:
         tail = source[pos:]
         if tail:
             pieces.append(Constant(tail))
-        if all(getattr(p, "constant", False) for p in pieces):
+        if all(p.constant for p in pieces):
             return Constant(source)
-        return lambda scope: "".join(p(scope) for p in pieces)
+        return PathTemplate(pieces, source)
 
     def free_names(self, source: str, *, expression: bool) -> list[tuple[str, int]]:
         """Names a template or expression reads that it does not define, with offsets."""

@@ -9,10 +9,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from csflow.engine.compiler import FlowCompiler, LoadedFlow, check_cycles
+from csflow.engine.compiler import FlowCompiler, LoadedFlow
+from csflow.engine.cycles import check_cycles
 from csflow.engine.errors import Problem, ProjectError
 from csflow.engine.expressions import Expressions
-from csflow.engine.model import Connection, Flow
+from csflow.engine.model import VERB_FIELDS, Connection, Flow
 from csflow.engine.model import Step as StepModel
 from csflow.engine.plan import FlowPlan
 from csflow.engine.registry import Registry, builtin_registry
@@ -48,16 +49,24 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
     loaded = _load_flows(root / "flows", problems)
     project.registry = builtin_registry()
     problems.extend(project.registry.load_project_actions(root / "actions"))
+    # Every plan exists before any compiles, so that a `flow` step can hold its sub-flow's.
+    project.flows = {
+        name: FlowPlan(name=name, model=lf.model, path=lf.source.path)
+        for name, lf in loaded.items()
+    }
     for name, lf in loaded.items():
         compiler = FlowCompiler(
-            lf, loaded, project.connections, project.registry, project.expressions, problems, root
+            lf,
+            loaded,
+            project.connections,
+            project.registry,
+            project.expressions,
+            problems,
+            root,
+            plans=project.flows,
         )
-        project.flows[name] = compiler.compile(lf.source.path)
+        compiler.compile_into(project.flows[name])
     check_cycles(loaded, problems)
-    for plan in project.flows.values():
-        for step in plan.steps:
-            if step.subflow is not None:
-                step.subplan = project.flows.get(step.subflow)
     if problems:
         raise ProjectError(problems)
     return project
@@ -117,7 +126,7 @@ def _salvage(data: dict[str, Any], source: Source) -> tuple[Flow | None, set[int
     if not isinstance(name, str) or not isinstance(raw_steps, list):
         return None, set(), set(), True
     steps, broken, names = [], set(), set()
-    verbs = {"call", "flow", "set", "extract", "switch", "reply", "return", "fail"}
+    verbs = set(VERB_FIELDS)
     for i, raw in enumerate(raw_steps):
         step = _step_without_bad_keys(raw, verbs)
         if step is None:
