@@ -149,6 +149,10 @@ class FlowCompiler:
             if name not in self.known:
                 hint = did_you_mean(name, self.variables)
                 self.problem(loc, f"undefined variable '{name}'{hint}", offset=offset)
+        for step_id, offset in self.x.step_ids(value, expression=expression):
+            if step_id not in self.ids:
+                hint = did_you_mean(step_id, self.ids)
+                self.problem(loc, f"no step has the id '{step_id}'{hint}", offset=offset)
 
     def compile_fields(
         self, fields: Mapping[str, Any], loc: Loc, namespaces: Mapping[str, str]

@@ -115,6 +115,26 @@ class Expressions:
             found.append((name, m.start() if m else 0))
         return found
 
+    def step_ids(self, source: str, *, expression: bool) -> list[tuple[str, int]]:
+        """The step ids ``source`` reads as ``steps.ID`` or ``steps["ID"]``, with offsets."""
+        try:
+            ast = self._parse_expression(source) if expression else self._parse_template(source)
+        except ExpressionSyntaxError:
+            return []
+        found: dict[str, int] = {}
+        for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+            if not (isinstance(node.node, nodes.Name) and node.node.name == "steps"):
+                continue
+            if isinstance(node, nodes.Getattr):
+                step_id = node.attr
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                step_id = node.arg.value
+            else:
+                continue  # steps[some_variable]: only known when it runs
+            m = re.search(rf"steps\s*(\.\s*|\[\s*['\"]){re.escape(step_id)}\b", source)
+            found.setdefault(step_id, m.end() - len(step_id) if m else 0)
+        return list(found.items())
+
     # -- internals --------------------------------------------------------------------------
 
     def _parse_expression(self, source: str) -> nodes.Template:
