@@ -13,7 +13,7 @@ from csflow.engine.compiler import FlowCompiler, LoadedFlow
 from csflow.engine.cycles import check_cycles
 from csflow.engine.errors import Problem, ProjectError
 from csflow.engine.expressions import Expressions
-from csflow.engine.model import VERB_FIELDS, Connection, Flow
+from csflow.engine.model import VERB_FIELDS, Connection, Flow, InputSpec, OutputSpec
 from csflow.engine.model import Step as StepModel
 from csflow.engine.plan import FlowPlan
 from csflow.engine.registry import Registry, builtin_registry
@@ -137,12 +137,15 @@ def _salvage(data: dict[str, Any], source: Source) -> tuple[Flow | None, set[int
         steps.append(step)
     parts: dict[str, Any] = {}
     bad_inputs = False
-    for key in ("inputs", "outputs"):
-        shell = {"name": "x", "steps": [{"next": "x"}], key: data.get(key) or {}}
+    for key, spec in (("inputs", InputSpec), ("outputs", OutputSpec)):
+        declared = data.get(key) or {}
+        shell = {"name": "x", "steps": [{"next": "x"}], key: declared}
         try:
             parts[key] = getattr(Flow.model_validate(shell), key)
         except ValidationError:
-            parts[key] = {}
+            # The names still count (a mistyped type is one problem, not one per `return`).
+            kept = declared if isinstance(declared, dict) else {}
+            parts[key] = {n: spec() for n in kept if isinstance(n, str)}
             bad_inputs = bad_inputs or key == "inputs"
     return Flow.model_construct(name=name, steps=steps, **parts), broken, names, bad_inputs
 
