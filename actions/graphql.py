@@ -26,7 +26,7 @@ from typing import Any
 from csflow.adapters import graphql as adapter
 from csflow.adapters.operation_mocks import mocked
 from csflow.engine import Payload, action
-from csflow.engine.compiler import did_you_mean
+from csflow.engine.suggest import did_you_mean
 
 
 def check(args: dict[str, Any], connection: Any, root: Path) -> Iterable[tuple[str, str]]:

@@ -23,7 +23,7 @@ from csflow.adapters import wsdl as wsdls
 from csflow.adapters.operation_mocks import mocked
 from csflow.adapters.urls import url_problem
 from csflow.engine import Payload, action
-from csflow.engine.compiler import did_you_mean
+from csflow.engine.suggest import did_you_mean
 
 
 def check(args: dict[str, Any], connection: Any, root: Path) -> Iterable[tuple[str, str]]:

@@ -18,8 +18,9 @@ from typing import Any
 import click
 from rich.console import Console
 
-from csflow.cli.render import mermaid, show_run
+from csflow.cli.render import show_run
 from csflow.engine import CsflowError, ProjectError, UsageError
+from csflow.engine.graph import mermaid
 from csflow.engine.model import parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

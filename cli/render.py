@@ -12,7 +12,6 @@ from rich.text import Text
 
 from csflow.engine import RunResult
 from csflow.engine.coerce import to_json
-from csflow.engine.plan import FAIL, FlowPlan
 
 
 def show_run(console: Console, result: RunResult, *, title: str | None = None) -> None:
@@ -67,7 +66,7 @@ def step_table(result: RunResult) -> Table:
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for s in result.steps:
-        if not (s.id or s.verb in ("call", "flow") or not s.ok):
+        if not (s.id or s.action or s.flow or not s.ok):  # calls and sub-flows always show
             continue
         ok = Text("✓ ", style="green") if s.ok else Text("✗ ", style="red")
         what = s.action or s.flow or ""
@@ -82,7 +81,7 @@ def step_table(result: RunResult) -> Table:
             what,
             status,
             f"{s.duration_ms:.1f}",
-            str(s.attempts) if s.verb == "call" else "",
+            str(s.attempts) if s.action is not None else "",
         )
     return table
 
@@ -94,52 +93,3 @@ def _short(value: Any, limit: int = 100) -> str:
         value if isinstance(value, str) else json.dumps(value, default=to_json, ensure_ascii=False)
     )
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def mermaid(plan: FlowPlan) -> str:
-    """A Mermaid flowchart of a flow: steps, jumps, switch branches and error paths."""
-    lines = ["flowchart TD", f"    start([{plan.name}]) --> s0"]
-    n = len(plan.steps)
-    for step in plan.steps:
-        label = _label(step)
-        shape = (
-            f"s{step.index}{{{{{label}}}}}"
-            if step.verb == "switch"
-            else f's{step.index}["{label}"]'
-        )
-        if step.verb in ("return", "fail"):
-            shape = f's{step.index}(["{label}"])'
-        lines.append(f"    {shape}")
-    lines.append("    done([end])")
-    for step in plan.steps:
-        src = f"s{step.index}"
-        if step.verb == "switch":
-            for cond, target in step.cases:
-                text = (
-                    _escape(getattr(cond, "source", "if").strip()) if cond is not None else "else"
-                )
-                lines.append(f'    {src} -- "{text}" --> {_node(target, n)}')
-            if all(cond is not None for cond, _ in step.cases):
-                lines.append(f'    {src} -- "else" --> {_node(step.next, n)}')
-        elif step.verb not in ("return", "fail"):
-            lines.append(f"    {src} --> {_node(step.next, n)}")
-        if step.verb == "return":
-            lines.append(f"    {src} --> done")
-        if step.on_error not in (FAIL, step.next):
-            lines.append(f'    {src} -. "error" .-> {_node(step.on_error, n)}')
-    return "\n".join(lines) + "\n"
-
-
-def _node(index: int, n: int) -> str:
-    return "done" if index >= n else f"s{index}"
-
-
-def _label(step: Any) -> str:
-    what = {"call": step.action_name, "flow": step.subflow}.get(step.verb)
-    text = f"{step.id}: " if step.id else ""
-    text += f"{step.verb} {what}" if what else step.verb
-    return _escape(text)
-
-
-def _escape(text: str) -> str:
-    return text.replace('"', "#quot;")

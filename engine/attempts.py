@@ -17,7 +17,7 @@ from typing import Any
 from csflow.engine.coerce import CoercionError
 from csflow.engine.context import CURRENT, ActionContext, ConnectionOpener, Payload
 from csflow.engine.errors import Outcome, StepError, WriteSkipped
-from csflow.engine.plan import Step
+from csflow.engine.plan import CallStep
 from csflow.engine.result import StepRecord
 
 _SYNC_ACTIONS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="csflow-action")
@@ -76,7 +76,7 @@ def cut_off(run: RunState) -> str | None:
 
 
 async def call_action(
-    run: RunState, step: Step, args: dict[str, Any], scope: dict[str, Any], record: StepRecord
+    run: RunState, step: CallStep, args: dict[str, Any], scope: dict[str, Any], record: StepRecord
 ) -> Any:
     spec = step.action
     assert spec is not None
@@ -137,7 +137,7 @@ async def call_action(
             return data
 
 
-async def _once(run: RunState, step: Step, args: dict[str, Any], ctx: ActionContext) -> Any:
+async def _once(run: RunState, step: CallStep, args: dict[str, Any], ctx: ActionContext) -> Any:
     spec = step.action
     assert spec is not None
     now = run.loop.time()

@@ -4,6 +4,7 @@ The tree::
 
     CsflowError
      ├── ProjectError        a project failed to load: carries every Problem found, in one pass
+     ├── ExpressionSyntaxError  a template, JMESPath or XPath that does not parse
      ├── UsageError          a caller's mistake: unknown flow, missing or mistyped inputs
      ├── WriteSkipped        a dry run stopped a write at the wire; the step goes on with no data
      └── StepError           a step failed while running; ``kind`` is one of ERROR_KINDS (§7)
@@ -61,6 +62,19 @@ class ProjectError(CsflowError):
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = sorted(set(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ExpressionSyntaxError(CsflowError):
+    """A Jinja, JMESPath or XPath mistake found at load, ``offset`` characters into its source.
+
+    The compiler turns it into a ``Problem`` placed at the right column; it never reaches a user
+    on its own.
+    """
+
+    def __init__(self, message: str, offset: int | None = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
 
 
 class UsageError(CsflowError):

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jmespath
-from jmespath.exceptions import JMESPathError
+from jmespath.exceptions import IncompleteExpressionError, JMESPathError, LexerError, ParseError
 from lxml import etree
 
 from csflow.engine.coerce import CoercionError, coerce
-from csflow.engine.errors import StepError
-from csflow.engine.expressions import ExpressionSyntaxError
+from csflow.engine.errors import ExpressionSyntaxError, StepError
 from csflow.engine.model import FieldSpec
 
 Getter = Callable[[Any, Any], Any]
@@ -92,9 +91,8 @@ def _path_getter(path: str) -> Getter:
     try:
         compiled = jmespath.compile(path)
     except JMESPathError as exc:
-        position = getattr(exc, "lex_position", None) or 0
-        message = getattr(exc, "msg", None) or str(exc).splitlines()[0]
-        raise ExpressionSyntaxError(f"JMESPath syntax error: {message}", int(position)) from None
+        message, offset = _jmespath_syntax(exc, path)
+        raise ExpressionSyntaxError(f"JMESPath syntax error: {message}", offset) from None
 
     def search(data: Any, xml: Any) -> Any:
         if isinstance(data, etree._Element):
@@ -105,6 +103,61 @@ def _path_getter(path: str) -> Getter:
             raise StepError("extract", f"JMESPath {path!r}: {exc}") from None
 
     return search
+
+
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+_TOKENS = {
+    "quoted_identifier": "a quoted name",
+    "unquoted_identifier": "a name",
+    "lbracket": "'['",
+    "lbrace": "'{'",
+    "rbracket": "']'",
+    "rparen": "')'",
+    "rbrace": "'}'",
+}
+
+
+def _jmespath_syntax(exc: JMESPathError, path: str) -> tuple[str, int]:
+    """What is wrong, and the offset to point at: jmespath's own cause, not its generic text.
+
+    The placement (``PATH:LINE:COL``) already points at the column, so the message says why.
+    """
+    if isinstance(exc, LexerError):
+        return exc.message.lower(), exc.lexer_position
+    if isinstance(exc, IncompleteExpressionError):
+        opener = _unclosed(path)
+        if opener is None:
+            return "the expression ends too early", max(len(path.rstrip()) - 1, 0)
+        char = path[opener]
+        return f"'{char}' is never closed with '{_CLOSERS[char]}'", opener
+    if isinstance(exc, ParseError):
+        position = min(int(exc.lex_position or 0), len(path))
+        token = exc.token_value
+        found = "the end of the expression" if token in (None, "") else repr(token)
+        if exc.msg.startswith("Expecting:"):
+            names = re.findall(r"'(\w+)'", exc.msg)
+            wanted = ", ".join(dict.fromkeys(_TOKENS.get(n, n) for n in names))
+            return f"expected {wanted}, found {found}", position
+        return f"unexpected {found}", position
+    return str(exc).splitlines()[0], 0
+
+
+def _unclosed(path: str) -> int | None:
+    """Where the innermost bracket that is never closed opens (quotes skipped)."""
+    stack: list[int] = []
+    quote = ""
+    for i, char in enumerate(path):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"`":
+            quote = char
+        elif char in _CLOSERS:
+            stack.append(i)
+        elif char in ")]}" and stack:
+            stack.pop()
+    return stack[-1] if stack else None
 
 
 def _xpath_getter(path: str, namespaces: Mapping[str, str]) -> Getter:

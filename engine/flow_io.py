@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from csflow.engine.coerce import CoercionError, check_format, coerce
-from csflow.engine.compiler import did_you_mean
 from csflow.engine.errors import StepError, UsageError
 from csflow.engine.plan import FlowPlan
+from csflow.engine.suggest import did_you_mean
 
 
 def check_inputs(plan: FlowPlan, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -26,6 +26,10 @@ def check_inputs(plan: FlowPlan, inputs: Mapping[str, Any]) -> dict[str, Any]:
                 problems.append(f"missing input '{name}' ({spec.type})")
             values[name] = spec.default
             continue
+        bad = _not_text(value) or _wrong_shape(value, spec.type)
+        if bad:
+            problems.append(f"input '{name}': {bad}")
+            continue
         try:
             value = coerce(value, spec.type)
         except CoercionError as exc:
@@ -40,6 +44,32 @@ def check_inputs(plan: FlowPlan, inputs: Mapping[str, Any]) -> dict[str, Any]:
     if problems:
         raise UsageError(f"flow '{plan.name}': " + "; ".join(problems))
     return values
+
+
+def _not_text(value: Any) -> str | None:
+    """A message when ``value`` holds text that cannot be sent or stored (a lone surrogate)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds characters that are not valid text (a lone surrogate)"
+        return None
+    if isinstance(value, dict):
+        return next(filter(None, map(_not_text, [*value.keys(), *value.values()])), None)
+    if isinstance(value, list | tuple):
+        return next(filter(None, map(_not_text, value)), None)
+    return None
+
+
+def _wrong_shape(value: Any, type_name: str) -> str | None:
+    """A JSON object, list or boolean given for a text input is a caller's mistake (§8).
+
+    Numbers stay welcome: platforms send order numbers as ``1001`` as often as ``"1001"``.
+    """
+    if type_name == "string" and isinstance(value, dict | list | tuple | bool):
+        what = {dict: "an object", bool: "a boolean"}.get(type(value), "a list")
+        return f"expected text, got {what}"
+    return None
 
 
 def check_outputs(

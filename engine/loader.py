@@ -9,14 +9,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from csflow.engine.compiler import FlowCompiler, LoadedFlow, check_cycles, did_you_mean
+from csflow.engine.compiler import FlowCompiler, LoadedFlow
+from csflow.engine.cycles import check_cycles
 from csflow.engine.errors import Problem, ProjectError
 from csflow.engine.expressions import Expressions
-from csflow.engine.model import Connection, Flow
+from csflow.engine.model import VERB_FIELDS, Connection, Flow, InputSpec, OutputSpec
 from csflow.engine.model import Step as StepModel
 from csflow.engine.plan import FlowPlan
 from csflow.engine.registry import Registry, builtin_registry
 from csflow.engine.source import Loc, Source, display_path, load_yaml
+from csflow.engine.suggest import did_you_mean
 from csflow.engine.validation import validate
 
 # Stands in for a missing variable (already reported) so its connection is still checked.
@@ -47,16 +49,24 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
     loaded = _load_flows(root / "flows", problems)
     project.registry = builtin_registry()
     problems.extend(project.registry.load_project_actions(root / "actions"))
+    # Every plan exists before any compiles, so that a `flow` step can hold its sub-flow's.
+    project.flows = {
+        name: FlowPlan(name=name, model=lf.model, path=lf.source.path)
+        for name, lf in loaded.items()
+    }
     for name, lf in loaded.items():
         compiler = FlowCompiler(
-            lf, loaded, project.connections, project.registry, project.expressions, problems, root
+            lf,
+            loaded,
+            project.connections,
+            project.registry,
+            project.expressions,
+            problems,
+            root,
+            plans=project.flows,
         )
-        project.flows[name] = compiler.compile(lf.source.path)
+        compiler.compile_into(project.flows[name])
     check_cycles(loaded, problems)
-    for plan in project.flows.values():
-        for step in plan.steps:
-            if step.subflow is not None:
-                step.subplan = project.flows.get(step.subflow)
     if problems:
         raise ProjectError(problems)
     return project
@@ -116,7 +126,7 @@ def _salvage(data: dict[str, Any], source: Source) -> tuple[Flow | None, set[int
     if not isinstance(name, str) or not isinstance(raw_steps, list):
         return None, set(), set(), True
     steps, broken, names = [], set(), set()
-    verbs = {"call", "flow", "set", "extract", "switch", "reply", "return", "fail"}
+    verbs = set(VERB_FIELDS)
     for i, raw in enumerate(raw_steps):
         step = _step_without_bad_keys(raw, verbs)
         if step is None:
@@ -127,12 +137,15 @@ def _salvage(data: dict[str, Any], source: Source) -> tuple[Flow | None, set[int
         steps.append(step)
     parts: dict[str, Any] = {}
     bad_inputs = False
-    for key in ("inputs", "outputs"):
-        shell = {"name": "x", "steps": [{"next": "x"}], key: data.get(key) or {}}
+    for key, spec in (("inputs", InputSpec), ("outputs", OutputSpec)):
+        declared = data.get(key) or {}
+        shell = {"name": "x", "steps": [{"next": "x"}], key: declared}
         try:
             parts[key] = getattr(Flow.model_validate(shell), key)
         except ValidationError:
-            parts[key] = {}
+            # The names still count (a mistyped type is one problem, not one per `return`).
+            kept = declared if isinstance(declared, dict) else {}
+            parts[key] = {n: spec() for n in kept if isinstance(n, str)}
             bad_inputs = bad_inputs or key == "inputs"
     return Flow.model_construct(name=name, steps=steps, **parts), broken, names, bad_inputs
 

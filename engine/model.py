@@ -45,6 +45,13 @@ Duration = Annotated[
 ]
 
 
+class _VerbMarker:
+    """Marks a field of ``Step`` as a verb (``Annotated[..., VERB]``): the one list of verbs."""
+
+
+VERB = _VerbMarker()
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -157,29 +164,30 @@ class Step(Strict):
     timeout: Duration | None = None
     retry: RetrySpec | None = None
     idempotency_key: str | None = None
-    # verbs
-    call: str | None = Field(default=None, pattern=ACTION_NAME_RE)
-    flow: str | None = Field(default=None, pattern=NAME_RE)
+    # verbs (each marked VERB; `extract` is also a modifier of call and flow steps)
+    call: Annotated[str | None, VERB] = Field(default=None, pattern=ACTION_NAME_RE)
+    flow: Annotated[str | None, VERB] = Field(default=None, pattern=NAME_RE)
     with_: dict[str, Any] | None = Field(default=None, alias="with")
     as_: str | None = Field(default=None, alias="as", pattern=NAME_RE)
-    set: dict[str, Any] | None = None
-    extract: ExtractDecl | None = None
-    switch: list[SwitchCase] | None = None
-    reply: str | None = None
-    return_: dict[str, Any] | None = Field(default=None, alias="return")
-    fail: str | None = None
-
-    @property
-    def verb(self) -> str | None:
-        verbs = self.verbs()
-        return verbs[0] if verbs else None
+    set: Annotated[dict[str, Any] | None, VERB] = None
+    extract: Annotated[ExtractDecl | None, VERB] = None
+    switch: Annotated[list[SwitchCase] | None, VERB] = None
+    reply: Annotated[str | None, VERB] = None
+    return_: Annotated[dict[str, Any] | None, VERB] = Field(default=None, alias="return")
+    fail: Annotated[str | None, VERB] = None
 
     def verbs(self) -> list[str]:
-        names = ("call", "flow", "set", "switch", "reply", "return_", "fail")
-        found = [n.rstrip("_") for n in names if getattr(self, n) is not None]
-        if self.extract is not None and not ({"call", "flow"} & set(found)):
-            found.append("extract")
+        """The verbs this step has, by their YAML keys (a valid step has at most one)."""
+        found = [key for key, attr in VERB_FIELDS.items() if getattr(self, attr) is not None]
+        if "extract" in found and ("call" in found or "flow" in found):
+            found.remove("extract")  # here it is the call's modifier
         return found
+
+
+# YAML key -> attribute, for every field marked VERB, in the order the model declares them.
+VERB_FIELDS: dict[str, str] = {
+    (info.alias or name): name for name, info in Step.model_fields.items() if VERB in info.metadata
+}
 
 
 class Flow(Strict):

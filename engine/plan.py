@@ -1,24 +1,42 @@
-"""A loaded flow compiled into steps: templates compiled, targets resolved to indexes.
+"""A loaded flow compiled into steps: one frozen type per verb, targets resolved to indexes.
 
-The plan is data; ``runner`` gives it behaviour. Nothing here is looked up by name at run time.
+The plan is data; ``runner`` gives it behaviour by matching on the step types. Nothing here
+is looked up by name at run time: a ``flow`` step holds the sub-flow's plan itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from csflow.engine.expressions import Compiled
+from csflow.engine.compiled import Compiled
 from csflow.engine.fields import CompiledField
 from csflow.engine.model import Flow, InputSpec, OutputSpec, RetrySpec
 
 if TYPE_CHECKING:
     from csflow.engine.registry import ActionSpec
 
-FAIL = -1  # on_error: end the run as failed
+
+# -- where a failed step goes (on_error) ------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class EndRun:
+    """``on_error: fail`` (the default): the run ends as failed with the step's error."""
+
+
+@dataclass(frozen=True, slots=True)
+class GoTo:
+    """``on_error: ID`` or ``continue``: the run goes on at step ``index``."""
+
+    index: int
+
+
+OnError = EndRun | GoTo
+END_RUN = EndRun()
+
+
+@dataclass(frozen=True, slots=True)
 class Retry:
     attempts: int
     backoff: float
@@ -54,42 +72,122 @@ class Retry:
         return kind in self.kinds
 
 
-@dataclass(slots=True)
-class Step:
-    """One compiled step. ``verb`` picks the runner's handler; unused parts stay None."""
+# -- the steps ---------------------------------------------------------------------------------
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepBase:
+    """What every step has: where it is, where it goes next, its ``if`` and ``on_error``."""
+
+    verb: ClassVar[str]
     index: int
     id: str | None
-    verb: str
     line: int
     next: int
-    on_error: int = FAIL
+    on_error: OnError = END_RUN
     when: Compiled | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Jump(StepBase):
+    """A step with no verb: goes to ``next`` (or is a broken step already reported)."""
+
+    verb: ClassVar[str] = "jump"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetStep(StepBase):
+    verb: ClassVar[str] = "set"
+    items: tuple[tuple[str, Compiled], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwitchStep(StepBase):
+    """``cases`` are (condition, target index); a condition of None is the default."""
+
+    verb: ClassVar[str] = "switch"
+    cases: tuple[tuple[Compiled | None, int], ...] = ()
+
+    @property
+    def has_default(self) -> bool:
+        return any(cond is None for cond, _ in self.cases)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtractStep(StepBase):
+    verb: ClassVar[str] = "extract"
+    source: Compiled | None = None
+    fields: tuple[CompiledField, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallStep(StepBase):
+    """``call: ACTION``: the action, its compiled ``with:``, its retries and its ``extract``."""
+
+    verb: ClassVar[str] = "call"
+    action: ActionSpec | None
+    action_name: str
+    args: tuple[tuple[str, Compiled], ...] = ()
+    connection: str | None = None
     timeout: float | None = None
     retry: Retry | None = None
     idempotency_key: Compiled | None = None
-    # call
-    action: ActionSpec | None = None
-    action_name: str | None = None
-    args: tuple[tuple[str, Compiled], ...] = ()
-    connection: str | None = None
-    # flow
-    subflow: str | None = None
-    subplan: FlowPlan | None = None
-    as_name: str | None = None
-    # set / return
-    items: tuple[tuple[str, Compiled], ...] = ()
-    # extract (and call/flow with extract)
     source: Compiled | None = None
     fields: tuple[CompiledField, ...] = ()
-    # switch: (condition or None for the default, target index)
-    cases: tuple[tuple[Compiled | None, int], ...] = ()
-    # reply / fail
-    text: Compiled | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowStep(StepBase):
+    """``flow: NAME``: the sub-flow's plan (filled when that flow compiles), ``as``, ``extract``."""
+
+    verb: ClassVar[str] = "flow"
+    subflow: str
+    subplan: FlowPlan | None
+    as_name: str | None = None
+    args: tuple[tuple[str, Compiled], ...] = ()
+    timeout: float | None = None
+    retry: Retry | None = None
+    idempotency_key: Compiled | None = None
+    source: Compiled | None = None
+    fields: tuple[CompiledField, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyStep(StepBase):
+    verb: ClassVar[str] = "reply"
+    text: Compiled
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReturnStep(StepBase):
+    verb: ClassVar[str] = "return"
+    items: tuple[tuple[str, Compiled], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailStep(StepBase):
+    verb: ClassVar[str] = "fail"
+    text: Compiled
+
+
+# Every compiled step type; the runner, the graph and coverage ``match`` on them.
+Step = (
+    Jump
+    | SetStep
+    | SwitchStep
+    | ExtractStep
+    | CallStep
+    | FlowStep
+    | ReplyStep
+    | ReturnStep
+    | FailStep
+)
 
 
 @dataclass(slots=True)
 class FlowPlan:
+    """A compiled flow. Made empty first, so that ``flow`` steps can hold it before it fills."""
+
     name: str
     model: Flow
     path: str

@@ -19,7 +19,19 @@ from csflow.engine.context import ConnectionOpener, Payload
 from csflow.engine.errors import StepError, UsageError
 from csflow.engine.fields import extract
 from csflow.engine.flow_io import check_inputs, check_outputs
-from csflow.engine.plan import FAIL, FlowPlan, Step
+from csflow.engine.plan import (
+    CallStep,
+    EndRun,
+    ExtractStep,
+    FailStep,
+    FlowPlan,
+    FlowStep,
+    Jump,
+    ReplyStep,
+    ReturnStep,
+    SetStep,
+    SwitchStep,
+)
 from csflow.engine.result import RunResult, StepRecord
 
 MAX_STEPS = 1_000
@@ -127,39 +139,43 @@ async def _execute(
                 continue
             record = StepRecord(label, step.verb, step.line, plan=plan.name, index=i)
             run.records.append(record)
-            verb = step.verb
-            if verb == "set":
-                for name, value in step.items:
-                    scope[name] = value(scope)
-                i = step.next
-            elif verb == "switch":
-                i = step.next
-                for cond, target in step.cases:
-                    if cond is None or cond(scope):
-                        i = target
-                        break
-            elif verb == "call" or verb == "flow":
-                await _call(run, step, scope, record, prefix)
-                i = step.next
-            elif verb == "extract":
-                assert step.source is not None
-                scope.update(extract(step.fields, step.source(scope)))
-                i = step.next
-            elif verb == "reply":
-                assert step.text is not None
-                run.reply = str(step.text(scope))
-                i = step.next
-            elif verb == "return":
-                returned = {name: value(scope) for name, value in step.items}
-                record.duration_ms = (perf_counter() - started) * 1000
-                break
-            elif verb == "fail":
-                assert step.text is not None
-                failure = StepError("flow_failed", str(step.text(scope)))
-                record.ok, record.error = False, failure.as_dict()
-                raise _Failed(failure, label)
-            else:  # a plain jump
-                i = step.next
+            i = step.next
+            match step:
+                case SetStep(items=items):
+                    for name, value in items:
+                        scope[name] = value(scope)
+                case SwitchStep(cases=cases):
+                    for cond, target in cases:
+                        if cond is None or cond(scope):
+                            i = target
+                            break
+                case CallStep():
+                    record.action = step.action_name
+                    args = {name: value(scope) for name, value in step.args}
+                    _take(step, scope, record, await call_action(run, step, args, scope, record))
+                case FlowStep():
+                    record.flow = step.subflow
+                    data = await _subflow(run, step, scope, prefix)
+                    if step.as_name:
+                        scope[step.as_name] = data
+                    else:
+                        scope.update(data)
+                    _take(step, scope, record, data)
+                case ExtractStep(source=source, fields=fields):
+                    assert source is not None  # a missing `from:` is a load-time problem
+                    scope.update(extract(fields, source(scope)))
+                case ReplyStep(text=text):
+                    run.reply = str(text(scope))
+                case ReturnStep(items=items):
+                    returned = {name: value(scope) for name, value in items}
+                    record.duration_ms = (perf_counter() - started) * 1000
+                    break
+                case FailStep(text=text):
+                    failure = StepError("flow_failed", str(text(scope)))
+                    record.ok, record.error = False, failure.as_dict()
+                    raise _Failed(failure, label)
+                case Jump():
+                    pass
             record.duration_ms = (perf_counter() - started) * 1000
         except StepError as err:
             if record is None:
@@ -174,9 +190,9 @@ async def _execute(
                 entry = visible.get(step.id) or _visible(record, err.details.get("data"))
                 entry["ok"], entry["error"] = False, record.error
                 visible[step.id] = entry
-            if step.on_error == FAIL or err.kind in _FINAL:
+            if isinstance(step.on_error, EndRun) or err.kind in _FINAL:
                 raise _Failed(err, label) from None
-            i = step.on_error
+            i = step.on_error.index
     try:
         return check_outputs(plan, scope, returned or {})
     except StepError as err:
@@ -195,23 +211,12 @@ def _visible(record: StepRecord, data: Any) -> dict[str, Any]:
     }
 
 
-async def _call(
-    run: RunState, step: Step, scope: dict[str, Any], record: StepRecord, prefix: str
-) -> None:
-    args = {name: value(scope) for name, value in step.args}
-    if step.verb == "flow":
-        record.flow = step.subflow
-        data = await _subflow(run, step, args, scope, prefix)
-    else:
-        record.action = step.action_name
-        payload = await call_action(run, step, args, scope, record)
-        data = payload
+def _take(step: CallStep | FlowStep, scope: dict[str, Any], record: StepRecord, data: Any) -> None:
+    """A call's or a sub-flow's data: visible as ``steps.ID``, then through its ``extract``."""
     xml = None
-    status = record.status
     if isinstance(data, Payload):
         record.dry_run = data.details.get("dry_run")
-        data, xml, status = data.data, data.xml, data.status
-        record.status = status
+        data, xml, record.status = data.data, data.xml, data.status
     if record.dry_run is not None:  # nothing came back: the fields take their defaults
         if step.id:
             scope["steps"][step.id] = _visible(record, None)
@@ -219,21 +224,15 @@ async def _call(
         return
     if step.id:
         scope["steps"][step.id] = _visible(record, data)
-    if step.verb == "flow":
-        if step.as_name:
-            scope[step.as_name] = data
-        else:
-            scope.update(data)
     if step.fields:
         source = step.source(scope) if step.source is not None else data
         scope.update(extract(step.fields, source, xml if step.source is None else None))
 
 
-async def _subflow(
-    run: RunState, step: Step, args: dict[str, Any], scope: dict[str, Any], prefix: str
-) -> Any:
+async def _subflow(run: RunState, step: FlowStep, scope: dict[str, Any], prefix: str) -> Any:
     sub = step.subplan
-    assert sub is not None
+    assert sub is not None  # an unknown sub-flow is a load-time problem
+    args = {name: value(scope) for name, value in step.args}
     try:
         values = check_inputs(sub, args)
     except UsageError as exc:

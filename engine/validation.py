@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from csflow.engine.compiler import did_you_mean
 from csflow.engine.errors import Problem
 from csflow.engine.source import Loc, Source
+from csflow.engine.suggest import did_you_mean
 
 # Errors that only say "this is not the shape I wanted" at a node whose deeper errors say why.
 _SHAPE = {
@@ -69,7 +70,13 @@ def _problem(
         parent = full[:-1]
         return source.problem(parent, f"missing key '{raw[-1]}'", key=bool(parent))
     message = err["msg"]
-    if message.startswith("Value error, "):
+    if kind == "literal_error" and isinstance(err.get("input"), str):
+        # "input should be 'a', 'b' or 'c'" reads as if the author were the input.
+        choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+        word = err["input"]
+        hint = did_you_mean(word, choices)
+        message = f"'{word}' is not one of {', '.join(choices)}" if not hint else f"'{word}'{hint}"
+    elif message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     elif message.startswith("Assertion failed, "):
         message = message[len("Assertion failed, ") :]

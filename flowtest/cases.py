@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from csflow.engine.compiler import did_you_mean
 from csflow.engine.errors import Problem, UsageError
 from csflow.engine.model import FlowTestFile, TestCase, TextExpectation
 from csflow.engine.result import RunResult
 from csflow.engine.source import Source, load_yaml
+from csflow.engine.suggest import did_you_mean
 from csflow.engine.validation import validate
 from csflow.flowtest.mocks import MockRouter
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from csflow.engine.plan import FAIL, FlowPlan
+from csflow.engine.plan import FlowPlan, GoTo, SwitchStep
 
 
 def branches(plan: FlowPlan) -> list[tuple[int, int, str]]:
@@ -13,18 +13,17 @@ def branches(plan: FlowPlan) -> list[tuple[int, int, str]]:
     out: list[tuple[int, int, str]] = []
     for step in plan.steps:
         name = step.id or f"line {step.line}"
-        if step.verb == "switch":
+        if isinstance(step, SwitchStep):
             for cond, target in step.cases:
-                label = getattr(cond, "source", "else").strip() if cond is not None else "else"
+                label = str(cond.source).strip() if cond is not None else "else"
                 out.append((step.index, target, f"{name}: {label} → {_target(plan, target)}"))
-            if all(cond is not None for cond, _ in step.cases):
+            if not step.has_default:
                 out.append(
                     (step.index, step.next, f"{name}: no match → {_target(plan, step.next)}")
                 )
-        if step.on_error not in (FAIL, step.next):
-            out.append(
-                (step.index, step.on_error, f"{name}: on_error → {_target(plan, step.on_error)}")
-            )
+        if isinstance(step.on_error, GoTo) and step.on_error.index != step.next:
+            to = step.on_error.index
+            out.append((step.index, to, f"{name}: on_error → {_target(plan, to)}"))
     return out
 
 

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from csflow.engine.errors import Problem, ProjectError
 from csflow.engine.model import NAME_RE, SecretRef
 from csflow.engine.source import Loc, Source, display_path, load_yaml
+from csflow.engine.suggest import did_you_mean
 from csflow.engine.validation import validate
 from csflow.serve.models import CHANNEL_TYPES, EnvRef, TenantSpec
 from csflow.serve.runtime import KeyRing
-from csflow.serve.templates import TemplateCompiler, did_you_mean
+from csflow.serve.templates import TemplateCompiler
 
 if TYPE_CHECKING:
     from csflow.engine.project import Project

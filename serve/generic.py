@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from csflow.engine.suggest import did_you_mean
 from csflow.serve.config import LoadContext
 from csflow.serve.models import DEFAULT_DEADLINE, GenericChannel
 from csflow.serve.runtime import (
@@ -30,7 +31,6 @@ from csflow.serve.runtime import (
     run_within,
     shielded,
 )
-from csflow.serve.templates import did_you_mean
 
 RUN_ID_HEADER = "x-csflow-run-id"
 

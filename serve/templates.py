@@ -7,7 +7,6 @@ the platform documents, ``outputs.X`` against the flow's declared outputs.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -15,9 +14,11 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
 
-from csflow.engine.errors import Problem
-from csflow.engine.expressions import Compiled, Expressions, ExpressionSyntaxError
+from csflow.engine.compiled import Compiled, Constant, combine
+from csflow.engine.errors import ExpressionSyntaxError, Problem
+from csflow.engine.expressions import Expressions
 from csflow.engine.source import Loc, Source
+from csflow.engine.suggest import did_you_mean
 
 RUN_NAMES = frozenset({"request", "outputs", "reply", "status"})
 REQUEST_ONLY = frozenset({"request"})
@@ -107,7 +108,7 @@ class TemplateCompiler:
             compiled = _EXPRESSIONS.template(text)
         except ExpressionSyntaxError as exc:
             self.problems.append(self.source.problem(loc, exc.message, offset=exc.offset))
-            return _none
+            return Constant(None)
         self._check(text, loc, reads)
         if loc not in self.source.values:
             # A default the author never wrote: say which, or the message points at nothing.
@@ -122,12 +123,10 @@ class TemplateCompiler:
         if isinstance(obj, str):
             return self.template(obj, loc, reads)
         if isinstance(obj, dict):
-            parts = [(k, self.value(v, (*loc, k), reads)) for k, v in obj.items()]
-            return lambda s: {k: part(s) for k, part in parts}
+            return combine({k: self.value(v, (*loc, k), reads) for k, v in obj.items()}, obj)
         if isinstance(obj, list):
-            items = [self.value(v, (*loc, i), reads) for i, v in enumerate(obj)]
-            return lambda s: [item(s) for item in items]
-        return lambda s: obj
+            return combine([self.value(v, (*loc, i), reads) for i, v in enumerate(obj)], obj)
+        return Constant(obj)
 
     def _check(self, text: str, loc: Loc, reads: Reads) -> None:
         if "{{" not in text and "{%" not in text:
@@ -187,15 +186,6 @@ def _attributes(ast: nodes.Template) -> list[tuple[str, str]]:
 def _find(text: str, base: str, attr: str) -> int:
     m = re.search(rf"{base}\s*(\.\s*|\[\s*['\"]){re.escape(attr)}", text)
     return m.start() if m else 0
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _none(scope: dict[str, Any]) -> Any:
-    return None
 
 
 Render = Callable[[dict[str, Any]], Any]

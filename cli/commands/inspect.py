@@ -54,7 +54,7 @@ def inspect(
     project = Project.load(project_dir)
     model = project.connection_models.get(connection)
     if model is None:
-        from csflow.engine.compiler import did_you_mean
+        from csflow.engine.suggest import did_you_mean
 
         hint = did_you_mean(connection, project.connection_models)
         raise UsageError(f"unknown connection '{connection}'{hint}")

@@ -169,7 +169,7 @@ def _show(console: Console, r: RunRecord) -> None:
             s.get("action") or s.get("flow") or "",
             "" if s.get("status") is None else str(s["status"]),
             _ms(s.get("duration_ms")),
-            str(s.get("attempts") or "") if s["verb"] == "call" else "",
+            str(s.get("attempts") or "") if s.get("action") else "",
             Text(s.get("outcome") or "", style="yellow" if s.get("outcome") == "unknown" else ""),
         )
         if s.get("error"):

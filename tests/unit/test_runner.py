@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from unit_support import ProjectFiles
 
+import csflow
 from csflow.engine import RunResult, UsageError
 
 ACTIONS = """
@@ -817,3 +818,33 @@ def test_a_failed_result_says_kind_message_and_step(make: Any) -> None:
     assert {"kind", "message", "step"} <= set(decoded["error"])
     assert (decoded["error"]["kind"], decoded["error"]["step"]) == ("action", "explode")
     assert decoded["steps"][0]["error"]["kind"] == "action"
+
+
+async def test_a_lone_surrogate_in_an_input_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    project = _inputs_project(tmp_path)
+    with pytest.raises(
+        UsageError, match=r"input 'order_number': holds characters that are not valid text"
+    ):
+        await project.run("echo", {"order_number": "ORD-1003\ud800"})
+    with pytest.raises(UsageError, match=r"input 'tags': holds characters"):
+        await project.run("echo", {"order_number": "ORD-1", "tags": ["ok", "bad\udc00"]})
+
+
+@pytest.mark.parametrize(
+    ("value", "what"), [({}, "an object"), (["a"], "a list"), (True, "a boolean")]
+)
+async def test_a_text_input_refuses_objects_lists_and_booleans(
+    tmp_path: Path, value: object, what: str
+) -> None:
+    project = _inputs_project(tmp_path)
+    with pytest.raises(UsageError, match=rf"input 'order_number': expected text, got {what}"):
+        await project.run("echo", {"order_number": value})
+
+
+async def test_a_number_for_a_text_input_is_taken_as_its_text(tmp_path: Path) -> None:
+    result = await _inputs_project(tmp_path).run("echo", {"order_number": 1001})
+    assert result.outputs == {"order_number": "1001"}
+
+
+def _inputs_project(tmp_path: Path) -> Any:
+    return csflow.Project.load(Path(__file__).parent / "projects" / "text_inputs")
