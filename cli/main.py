@@ -67,10 +67,7 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
                 click.echo(
                     str(problem), err=True
                 )  # one line each, never wrapped: editors parse them
-            err.print(
-                f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found",
-                style="red",
-            )
+            err.print(exc.summary, style="red")
             sys.exit(EXIT_USAGE)
         except UsageError as exc:
             click.echo(f"error: {exc}", err=True)
@@ -208,6 +205,8 @@ def validate(project_dir: Path) -> None:
     tests, more = load_test_files(project)
     if problems or more:
         raise ProjectError([*problems, *more])
+    for warning in project.warnings:
+        click.echo(str(warning), err=True)
     n, c = len(project.flows), len(project.connection_models)
     t = sum(len(tf.model.cases) for tf in tests)
     ch = len(channels.endpoints)

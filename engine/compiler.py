@@ -56,6 +56,10 @@ def defined_variables(flow: Flow, flows: Mapping[str, LoadedFlow]) -> list[str]:
     return list(names)
 
 
+# Keys of a step that, under `extract:`, are read as fields: almost always mis-indented.
+STEP_KEYS = frozenset({"id", "if", "next", "on_error", "timeout", "retry", "idempotency_key"})
+
+
 class FlowCompiler:
     """Compiles one flow; problems go to the shared list."""
 
@@ -92,9 +96,17 @@ class FlowCompiler:
     # -- helpers ------------------------------------------------------------------------------
 
     def problem(
-        self, loc: Loc, message: str, *, key: bool = False, offset: int | None = None
+        self,
+        loc: Loc,
+        message: str,
+        *,
+        key: bool = False,
+        offset: int | None = None,
+        warning: bool = False,
     ) -> None:
-        self.problems.append(self.src.problem(loc, message, key=key, offset=offset))
+        self.problems.append(
+            self.src.problem(loc, message, key=key, offset=offset, warning=warning)
+        )
 
     def _step_ids(self) -> dict[str, int]:
         ids: dict[str, int] = {}
@@ -159,6 +171,14 @@ class FlowCompiler:
     ) -> tuple[CompiledField, ...]:
         out = []
         for name, spec in fields.items():
+            if name in STEP_KEYS and isinstance(spec, str):
+                self.problem(
+                    (*loc, name),
+                    f"'{name}' under 'extract' looks mis-indented: here it is a field read from"
+                    f" {spec!r}; indent it like 'extract' to make it the step's {name}",
+                    key=True,
+                    warning=True,
+                )
             try:
                 out.append(compile_field(name, spec, namespaces))
             except ExpressionSyntaxError as exc:

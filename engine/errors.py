@@ -45,15 +45,21 @@ class CsflowError(Exception):
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One problem in a project file, located to the character."""
+    """One problem in a project file, located to the character.
+
+    A ``warning`` does not stop the project from loading: it is something that loads but
+    probably does not do what its author meant (a mis-indented key, say).
+    """
 
     path: str
     line: int
     column: int
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+        label = "warning: " if self.warning else ""
+        return f"{self.path}:{self.line}:{self.column}: {label}{self.message}"
 
 
 class ProjectError(CsflowError):
@@ -62,6 +68,14 @@ class ProjectError(CsflowError):
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = sorted(set(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    @property
+    def summary(self) -> str:
+        """``3 problems found`` (warnings counted apart: they alone would not stop a load)."""
+        warnings = sum(p.warning for p in self.problems)
+        errors = len(self.problems) - warnings
+        text = f"{errors} problem{'s' * (errors != 1)} found"
+        return text + (f" and {warnings} warning{'s' * (warnings != 1)}" if warnings else "")
 
 
 class ExpressionSyntaxError(CsflowError):

@@ -35,6 +35,7 @@ class LoadedProject:
     registry: Registry = field(default_factory=Registry)
     expressions: Expressions = field(default_factory=Expressions)
     environ: Any = None  # where {env} secrets are read when connections open
+    warnings: list[Problem] = field(default_factory=list)  # what loads, but looks wrong
 
 
 def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> LoadedProject:
@@ -67,8 +68,9 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
         )
         compiler.compile_into(project.flows[name])
     check_cycles(loaded, problems)
-    if problems:
-        raise ProjectError(problems)
+    if any(not p.warning for p in problems):
+        raise ProjectError(problems)  # the warnings too: every problem in one pass
+    project.warnings = sorted(problems)
     return project
 
 

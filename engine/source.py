@@ -55,12 +55,18 @@ class Source:
         return self.values.get((), Mark(1, 1))
 
     def problem(
-        self, loc: Loc, message: str, *, key: bool = False, offset: int | None = None
+        self,
+        loc: Loc,
+        message: str,
+        *,
+        key: bool = False,
+        offset: int | None = None,
+        warning: bool = False,
     ) -> Problem:
         """A problem at ``loc``; ``offset`` counts characters into a scalar's text."""
         m = self.mark(loc, key=key)
         column = m.column if offset is None else m.column + offset + (1 if m.quoted else 0)
-        return Problem(self.path, m.line, column, message)
+        return Problem(self.path, m.line, column, message, warning)
 
 
 def display_path(path: Path) -> str:

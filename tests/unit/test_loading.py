@@ -141,3 +141,22 @@ def test_a_garbage_connections_file_is_a_located_problem(
 def test_a_missing_project_folder_is_a_project_error(tmp_path: Path) -> None:
     with pytest.raises(ProjectError):
         csflow.Project.load(tmp_path / "nowhere")
+
+
+def test_a_project_with_only_warnings_loads_and_keeps_them() -> None:
+    project = csflow.Project.load(Path(__file__).parent / "projects" / "warnings_only")
+    assert [(w.line, w.warning) for w in project.warnings] == [(10, True)]
+    assert "'next' under 'extract' looks mis-indented" in str(project.warnings[0])
+    assert str(project.warnings[0]).split(": ", 1)[1].startswith("warning: ")
+    assert project.run_sync("a").reply == "ok"
+
+
+def test_validate_prints_warnings_and_still_passes() -> None:
+    root = Path(__file__).parent / "projects" / "warnings_only"
+    from click.testing import CliRunner
+
+    from csflow.cli.main import cli
+
+    out = CliRunner().invoke(cli, ["validate", "-p", str(root)])
+    assert out.exit_code == 0, out.output
+    assert "flows/a.yaml:10:9: warning: 'next' under 'extract' looks mis-indented" in out.stderr

@@ -8,7 +8,8 @@ The files say what they expect, in comments under the line at fault::
     #   ^ unknown key 'nxet' (did you mean 'next'?)
 
 The caret stands under the column the problem must point at, and the text after it is part
-of the message (``#<`` stands for column 1, where a caret cannot go). The project must report
+of the message (``#<`` stands for column 1, where a caret cannot go; ``warning:`` starts the
+text of a warning). The project must report
 exactly the annotated problems: each at its line and column, and no others.
 An optional ``environ.yaml`` is the environment the project is loaded with.
 """
@@ -63,7 +64,11 @@ def test_invalid_project(case: str) -> None:
     shown = "\n".join(str(p) for p in problems)
     assert got == want, f"problems reported:\n{shown}"
     for path, line, column, text in expected:
-        here = [p.message for p in problems if (p.path, p.line, p.column) == (path, line, column)]
+        here = [
+            ("warning: " if p.warning else "") + p.message
+            for p in problems
+            if (p.path, p.line, p.column) == (path, line, column)
+        ]
         assert any(text in message for message in here), (
             f"{path}:{line}:{column}: want {text!r}, got {here}"
         )

@@ -29,7 +29,7 @@ def relative(problem: Problem, root: Path) -> Problem:
         shown = path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         shown = problem.path
-    return Problem(shown, problem.line, problem.column, problem.message)
+    return Problem(shown, problem.line, problem.column, problem.message, problem.warning)
 
 
 class ProjectFiles:

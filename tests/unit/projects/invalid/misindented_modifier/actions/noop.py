@@ -1,0 +1,6 @@
+from csflow.engine import action
+
+
+@action("noop")
+def noop() -> dict:
+    return {}
