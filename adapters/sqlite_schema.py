@@ -58,14 +58,37 @@ _RUN_COLUMNS = (
     "id, flow, status, started_at, duration_ms, inputs, outputs, reply, error, error_kind,"
     " error_step"
 )
-UPSERT = (
-    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_UPDATE = (
     " ON CONFLICT (id) DO UPDATE SET status=excluded.status, duration_ms=excluded.duration_ms,"
     " outputs=excluded.outputs, reply=excluded.reply, error=excluded.error,"
     " error_kind=excluded.error_kind, error_step=excluded.error_step"
 )
-DELETE_STEPS = "DELETE FROM steps WHERE run_id = ?"
-INSERT_STEP = "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_RUN_VALUES = "(" + ",".join("?" * 11) + ")"
+_STEP_VALUES = "(" + ",".join("?" * 14) + ")"
+# SQLite's bound on the parameters of one statement (32766 since 3.32, 999 before).
+MAX_PARAMETERS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+def upsert_runs(count: int) -> str:
+    """One statement for ``count`` runs' rows. A group's rows go in a few statements, not one
+    per row: each statement releases and retakes the GIL, which a busy event loop holds."""
+    return f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES {','.join([_RUN_VALUES] * count)}{_UPDATE}"
+
+
+def delete_steps(count: int) -> str:
+    return f"DELETE FROM steps WHERE run_id IN ({','.join('?' * count)})"
+
+
+def insert_steps(count: int) -> str:
+    return f"INSERT INTO steps VALUES {','.join([_STEP_VALUES] * count)}"
+
+
+def chunks(rows: list[tuple[Any, ...]], width: int) -> list[list[tuple[Any, ...]]]:
+    """``rows`` in slices that keep a statement under MAX_PARAMETERS."""
+    size = max(1, MAX_PARAMETERS // width)
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
 PRUNE = (
     f"DELETE FROM runs WHERE status NOT IN ({','.join('?' * len(KEEP))}) AND rowid IN"
     " (SELECT rowid FROM runs ORDER BY started_at DESC LIMIT -1 OFFSET ?)"

@@ -31,19 +31,20 @@ from pathlib import Path
 from typing import Any
 
 from csflow.adapters.sqlite_schema import (
-    DELETE_STEPS,
-    INSERT_STEP,
     KEEP,
     PRUNE,
     SCHEMA,
-    UPSERT,
     VERSION,
     check_is_a_run_store,
+    chunks,
     connect,
+    delete_steps,
+    insert_steps,
     run_from,
     run_row,
     step_from,
     step_rows,
+    upsert_runs,
 )
 from csflow.engine.errors import StoreError
 from csflow.engine.store import IN_FLIGHT, RunRecord
@@ -260,16 +261,22 @@ class SQLiteStore:
                 loop.call_soon_threadsafe(_settle, outcomes)
 
     def _transaction(self, writes: list[_Write]) -> None:
+        # The last record of a run in the group is all of it: the group commits atomically.
+        latest = {w.record.id: w.record for w in writes}
+        encoded = [record.encoded() for record in latest.values()]
+        runs = [run_row(e) for e in encoded]
+        steps = [row for e in encoded for row in step_rows(e)]
         conn = self._conn
         conn.execute("BEGIN")
         try:
-            for write in writes:
-                e = write.record.encoded()
-                conn.execute(UPSERT, run_row(e))
-                # A run's steps are replaced whole: the in_flight record before, or an
-                # earlier turn of a conversation, possibly written by another process.
-                conn.execute(DELETE_STEPS, (e["id"],))
-                conn.executemany(INSERT_STEP, step_rows(e))
+            for part in chunks(runs, 11):
+                conn.execute(upsert_runs(len(part)), [v for row in part for v in row])
+            # A run's steps are replaced whole: the in_flight record before, or an earlier
+            # turn of a conversation, possibly written by another process.
+            for part in chunks([(e["id"],) for e in encoded], 1):
+                conn.execute(delete_steps(len(part)), [row[0] for row in part])
+            for part in chunks(steps, 14):
+                conn.execute(insert_steps(len(part)), [v for row in part for v in row])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
