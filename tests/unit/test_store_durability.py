@@ -195,7 +195,9 @@ def test_another_programs_database_is_not_taken_for_a_run_store(cli: Any, tmp_pa
     out = CliRunner().invoke(cli, ["runs", "--store", str(other)])
     assert out.exit_code == 2, out.output
     assert f"{other} is not a csflow run store: it has no runs and steps tables" in out.output
-    ran = CliRunner().invoke(cli, ["run", "echo", "-p", str(ECHO), "-i", "order=A", "--store", str(other)])
+    ran = CliRunner().invoke(
+        cli, ["run", "echo", "-p", str(ECHO), "-i", "order=A", "--store", str(other)]
+    )
     assert ran.exit_code == 2, ran.output
     assert "is not a csflow run store" in ran.output
     tables = sqlite3.connect(other).execute("SELECT name FROM sqlite_master").fetchall()
@@ -206,3 +208,22 @@ def test_a_postgresql_url_is_refused_clearly_without_its_password():
     with pytest.raises(StoreError, match="PostgreSQL") as caught:
         open_store("postgresql://csflow:s3cret@db.example.com/runs")
     assert "s3cret" not in str(caught.value)
+
+
+def test_a_group_larger_than_one_statement_takes_is_written_whole(tmp_path: Path):
+    # 512 runs of 5 steps: 35,840 step parameters, over SQLite's 32,766 for one statement.
+    store = SQLiteStore(tmp_path / "runs.sqlite3")
+    steps = [{"id": f"s{i}", "verb": "set", "ok": True, "attempts": 1} for i in range(5)]
+    with write_lock(store.path):
+        for i in range(512):
+            at = f"2026-11-20T10:{i // 60:02d}:{i % 60:02d}.000Z"
+            store.finish(RunRecord(f"run-{i:03d}", "echo", "completed", at, steps=steps))
+    assert store.flush(20)
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("SELECT count(*), count(DISTINCT run_id) FROM steps").fetchone() == (
+        2560,
+        512,
+    )
+    conn.close()
+    assert store.commits <= 2
+    store.close()
