@@ -137,7 +137,7 @@ class SQLiteStore:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(self.path)
-            if existed:  # never add csflow's tables to another program's database
+            if existed or not create:  # never add csflow's tables to another's database
                 check_is_a_run_store(conn, self.path)
             if create:
                 conn.execute("PRAGMA journal_mode = WAL")

@@ -105,7 +105,7 @@ class RunRecord:
         r = self.redact
         err = self.error or {}
         return {
-            "id": self.id,
+            "id": storable(self.id),  # a caller may name the run (Project.run's run_id)
             "flow": self.flow,
             "status": self.status,
             "started_at": self.started_at,
@@ -240,4 +240,5 @@ __all__ = [
     "RunStore",
     "RunWriter",
     "now_iso",
+    "storable",
 ]

@@ -227,3 +227,12 @@ def test_a_group_larger_than_one_statement_takes_is_written_whole(tmp_path: Path
     conn.close()
     assert store.commits <= 2
     store.close()
+
+
+def test_an_empty_file_is_no_run_store_to_read_but_one_to_write(tmp_path: Path):
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    with pytest.raises(StoreError, match="is not a csflow run store: it has no runs"):
+        open_store(empty, create=False)
+    open_store(empty).close()  # `csflow run` makes it one
+    assert open_store(empty, create=False).list_runs() == []
