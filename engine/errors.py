@@ -6,6 +6,7 @@ The tree::
      ├── ProjectError        a project failed to load: carries every Problem found, in one pass
      ├── ExpressionSyntaxError  a template, JMESPath or XPath that does not parse
      ├── UsageError          a caller's mistake: unknown flow, missing or mistyped inputs
+     │    └── StoreError     the run store cannot be opened, read or written (names the file)
      ├── WriteSkipped        a dry run stopped a write at the wire; the step goes on with no data
      └── StepError           a step failed while running; ``kind`` is one of ERROR_KINDS (§7)
 
@@ -93,6 +94,14 @@ class ExpressionSyntaxError(CsflowError):
 
 class UsageError(CsflowError):
     """The caller asked for something that cannot run: unknown flow, bad inputs."""
+
+
+class StoreError(UsageError):
+    """The run store cannot be opened, read or written; the message names the store.
+
+    A usage error, so that the CLI prints it on one line and exits 2: the fix is the
+    caller's (another ``--store``, a free disk), not csflow's.
+    """
 
 
 class WriteSkipped(CsflowError):

@@ -15,7 +15,7 @@ from csflow.engine.plan import FlowPlan
 from csflow.engine.result import RunResult
 from csflow.engine.runner import DEFAULT_DEADLINE, run_plan
 from csflow.engine.source import load_yaml
-from csflow.engine.store import Recorder, RunStore, open_store, store_path
+from csflow.engine.store import Recorder, RunStore
 
 StoreOption = RunStore | str | Path | bool | None
 
@@ -81,7 +81,7 @@ class Project:
                 run_id=run_id, now=now,
             )  # fmt: skip
         recorder = Recorder(self.store, inputs or {}, self.connections.redact)
-        return await run_plan(
+        result = await run_plan(
             plan,
             inputs or {},
             self.connections,
@@ -92,6 +92,11 @@ class Project:
             before_write=recorder.before_write,
             on_end=recorder.end,
         )
+        # The answer goes out only once its run is committed (with the runs that finished
+        # alongside it), so a process killed after answering has lost no answered run. A run
+        # cancelled by its caller was queued by ``end`` and is not waited for.
+        await recorder.committed()
+        return result
 
     def run_sync(
         self, flow: str, inputs: Mapping[str, Any] | None = None, **kwargs: Any
@@ -123,6 +128,10 @@ class Project:
 def _open(store: StoreOption, root: Path, environ: Mapping[str, str] | None) -> RunStore | None:
     if store is None or store is False:
         return None
+    # Opening a store by name is the composition root's job (csflow/project.py, being
+    # written); until Project moves there, it reaches the adapter here, lazily.
+    from csflow.adapters.stores import open_store, store_path
+
     if store is True:
         return open_store(store_path(root, environ))
     if isinstance(store, str | Path):

@@ -17,9 +17,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from csflow.adapters.stores import open_store, store_path
 from csflow.cli.main import EXIT_OK, EXIT_USAGE, cli, guarded, project_option, store_option
 from csflow.engine.coerce import to_json
-from csflow.engine.store import RunRecord, RunStore, StoreError, open_store, store_path
+from csflow.engine.errors import StoreError
+from csflow.engine.store import RunRecord, RunStore
 
 STYLE = {"completed": "green", "failed": "red", "in_flight": "yellow"}
 

@@ -1,16 +1,17 @@
-"""Run history: every run's inputs, outputs, reply, status, error and steps, secrets redacted.
+"""Run history, the engine's port: every run's inputs, outputs, reply, status, error and steps.
 
-The interface is ``RunStore`` (a Protocol), so that another database could back it; csflow
-ships ``SQLiteStore`` (``engine/store/sqlite.py``), one file per project by default at
-``PROJECT/.csflow/runs.sqlite3`` (``CSFLOW_STORE`` or ``--store PATH`` moves it).
+The engine owns the interface (``RunWriter``, ``RunReader``, ``RunStore``: Protocols), the
+record (``RunRecord``) and the ``Recorder`` that the runner reports to. Stores are adapters:
+``csflow.adapters.sqlite_store.SQLiteStore``, opened by ``csflow.adapters.stores.open_store``.
 
 When a run is recorded:
 
 - right before a write leaves (a POST, a SOAP call, a GraphQL mutation), ``begin`` stores the
   run so far with status ``in_flight`` and returns only once that is durable; a crash from
   then on leaves an ``in_flight`` run whose last step says which write it was;
-- when the run ends, ``finish`` stores the whole run. It may queue the work (SQLiteStore
-  writes in a thread, in batches), so a run without writes costs its caller a queue put.
+- when the run ends, ``finish`` queues the whole run, and ``Project.run`` awaits its commit
+  before returning, so that no answered run is lost. Concurrent runs share one commit.
+- a run cut off by its caller (a channel's deadline) is queued the same way, not awaited.
 
 A run whose inputs are refused never started and is not recorded.
 """
@@ -19,19 +20,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from csflow.engine.coerce import to_json
-from csflow.engine.errors import UsageError
+from csflow.engine.errors import StoreError
 from csflow.engine.result import RunResult, StepRecord
 
+log = logging.getLogger("csflow.store")
+
 IN_FLIGHT = "in_flight"
-STORE_ENV = "CSFLOW_STORE"
-DEFAULT_STORE = Path(".csflow") / "runs.sqlite3"
 
 Redact = Callable[[str], str]
 
@@ -45,8 +45,23 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def storable(text: str) -> str:
+    """``text`` as valid UTF-8: a lone surrogate (``"ORD-1003\\ud800"``) becomes ``\\ud800``.
+
+    Customers' text can hold one (a broken emoji, a fuzzer), and no UTF-8 database takes it.
+    In a JSON text the escape reads back as the same string; in a reply it shows as text.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=to_json, ensure_ascii=False, separators=(",", ":"))
+    return storable(json.dumps(value, default=to_json, ensure_ascii=False, separators=(",", ":")))
 
 
 @dataclass(slots=True)
@@ -55,7 +70,7 @@ class RunRecord:
 
     id: str
     flow: str
-    status: str  # in_flight | completed | failed
+    status: str  # in_flight | completed | failed (and §12's waiting | handoff | expired)
     started_at: str
     duration_ms: float | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
@@ -90,14 +105,14 @@ class RunRecord:
         r = self.redact
         err = self.error or {}
         return {
-            "id": self.id,
+            "id": storable(self.id),  # a caller may name the run (Project.run's run_id)
             "flow": self.flow,
             "status": self.status,
             "started_at": self.started_at,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3),
             "inputs": r(_dumps(self.inputs)),
             "outputs": r(_dumps(self.outputs)),
-            "reply": None if self.reply is None else r(self.reply),
+            "reply": None if self.reply is None else r(storable(self.reply)),
             "error": None if self.error is None else r(_dumps(self.error)),
             "error_kind": err.get("kind"),
             "error_step": err.get("step"),
@@ -108,20 +123,34 @@ class RunRecord:
         }
 
 
-class RunStore(Protocol):
-    """Where runs are recorded. ``SQLiteStore`` is one; PostgreSQL could be another.
+class RunWriter(Protocol):
+    """What a run needs from a store: the port the engine records through.
 
-    A store writes ``RunRecord.encoded()`` (redacted JSON texts). ``begin`` must be durable
-    when it returns; ``finish`` may be queued, and ``flush`` waits for what was queued.
+    Durability is awaited, never blocked on: ``begin`` returns once the ``in_flight`` record
+    is committed, and ``finish`` queues the finished run at once (it is called from the
+    runner's last word, also when the run was cancelled) and returns an awaitable that
+    resolves once that run is committed, or raises ``StoreError``. A store commits what
+    is queued together (one transaction for many runs), so awaiting costs a run a share
+    of one commit. Not awaiting it is best effort: the record is still written.
+
+    ``flush`` and ``close`` are for shutdown and synchronous callers (the CLI, a thread),
+    never for the event loop. A PostgreSQL store fits the same shape: ``finish`` puts the
+    record on its writer's queue and hands back that writer's future. Runs that pause
+    (§12, ``waiting``) are recorded by ``finish`` too, and a later turn of the same run id,
+    in any process, replaces the record and its steps.
     """
 
     async def begin(self, record: RunRecord) -> None: ...
 
-    def finish(self, record: RunRecord) -> None: ...
+    def finish(self, record: RunRecord) -> Awaitable[None]: ...
 
     def flush(self, timeout: float | None = None) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class RunReader(Protocol):
+    """What ``csflow runs`` reads. Synchronous: call it from a thread when on a loop."""
 
     def list_runs(
         self, *, flow: str | None = None, failed: bool = False, limit: int = 20
@@ -130,6 +159,13 @@ class RunStore(Protocol):
     def last_failures(self) -> dict[str, RunRecord]: ...
 
     def get_run(self, run_id: str) -> RunRecord | None: ...
+
+
+class RunStore(RunWriter, RunReader, Protocol):
+    """A run store: ``SQLiteStore`` (``csflow.adapters.sqlite_store``) is one.
+
+    A store writes ``RunRecord.encoded()``: redacted JSON texts that any UTF-8 database takes.
+    """
 
 
 def _step(record: StepRecord, state: str | None = None) -> dict[str, Any]:
@@ -141,15 +177,21 @@ def _step(record: StepRecord, state: str | None = None) -> dict[str, Any]:
 
 
 class Recorder:
-    """Records one run: ``before_write`` is the runner's hook, ``end`` its last word."""
+    """Records one run: ``before_write`` is the runner's hook, ``end`` its last word.
 
-    __slots__ = ("inputs", "redact", "started_at", "store")
+    ``end`` queues the finished run (it cannot wait: the runner calls it also while being
+    cancelled); ``committed`` is what ``Project.run`` awaits before it returns the result.
+    """
 
-    def __init__(self, store: RunStore, inputs: Mapping[str, Any], redact: Redact = _same) -> None:
+    __slots__ = ("_committed", "_run_id", "inputs", "redact", "started_at", "store")
+
+    def __init__(self, store: RunWriter, inputs: Mapping[str, Any], redact: Redact = _same) -> None:
         self.store = store
         self.inputs = dict(inputs)
         self.redact = redact
         self.started_at = now_iso()
+        self._committed: Awaitable[None] | None = None
+        self._run_id = ""
 
     def _record(self, result: RunResult, status: str, steps: list[dict[str, Any]]) -> RunRecord:
         return RunRecord(
@@ -172,34 +214,31 @@ class Recorder:
         await self.store.begin(self._record(result, IN_FLIGHT, steps))
 
     def end(self, result: RunResult) -> None:
-        self.store.finish(self._record(result, result.status, [_step(s) for s in result.steps]))
+        record = self._record(result, result.status, [_step(s) for s in result.steps])
+        self._run_id = record.id
+        self._committed = self.store.finish(record)
 
+    async def committed(self) -> None:
+        """Return once the finished run is durable.
 
-def store_path(root: Path, environ: Mapping[str, str] | None = None) -> Path:
-    """Where a project's runs go: ``CSFLOW_STORE``, else ``ROOT/.csflow/runs.sqlite3``."""
-    env = os.environ if environ is None else environ
-    named = env.get(STORE_ENV)
-    return Path(named) if named else Path(root) / DEFAULT_STORE
-
-
-def open_store(path: str | Path, *, create: bool = True) -> RunStore:
-    """The SQLite store at ``path``; StoreError when it cannot be opened."""
-    from csflow.engine.store.sqlite import SQLiteStore
-
-    return SQLiteStore(Path(path), create=create)
-
-
-class StoreError(UsageError):
-    """The run store cannot be opened or written (the CLI exits 2, as for a usage error)."""
+        A store that cannot write fails open: the failure is logged with the run's id and
+        the answer still goes out, since refusing to answer would not bring the run back.
+        """
+        if self._committed is None:
+            return
+        try:
+            await self._committed
+        except StoreError as exc:
+            log.error("run %s was answered but not recorded: %s", self._run_id, exc)
 
 
 __all__ = [
     "IN_FLIGHT",
     "Recorder",
+    "RunReader",
     "RunRecord",
     "RunStore",
-    "StoreError",
+    "RunWriter",
     "now_iso",
-    "open_store",
-    "store_path",
+    "storable",
 ]

@@ -272,7 +272,7 @@ def test_served_runs_are_recorded(tmp_path, shop_env) -> None:
 
     import httpx
 
-    from csflow.engine.store import open_store
+    from csflow.adapters.stores import open_store
     from csflow.serve.app import create_app
 
     store = tmp_path / "runs.sqlite3"

@@ -13,7 +13,9 @@ import pytest
 from click.testing import CliRunner
 from unit_support import ProjectFiles
 
-from csflow.engine.store import IN_FLIGHT, RunRecord, StoreError, open_store, store_path
+from csflow.adapters.stores import open_store, store_path
+from csflow.engine.errors import StoreError
+from csflow.engine.store import IN_FLIGHT, RunRecord
 
 TOKEN = "tok_store_secret_9876"
 

@@ -1,0 +1,354 @@
+"""``SQLiteStore``: the run store in one SQLite file, written by one thread, in group commits.
+
+The event loop never touches the database. ``finish`` and ``begin`` put the record on a
+queue; the writer thread takes everything that has queued up, JSON-encodes and redacts it
+(``RunRecord.encoded``), writes it in one transaction and commits once. Then it settles the
+futures of all the runs in that commit with one call per event loop, so that a hundred
+concurrent runs cost one commit and one wake-up of the loop, not a hundred of each. The
+queue keeps the records of one run in order.
+
+WAL mode with ``synchronous=NORMAL``: a commit survives the process crashing (SIGKILL, the
+case the ``in_flight`` record and the awaited ``finish`` are for), not the machine losing
+power mid-write. Readers (``csflow runs``) open their own connection and never wait for the
+writer. The file keeps the newest ``max_runs`` runs; open ones (``in_flight``, ``waiting``)
+are never pruned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import weakref
+from collections.abc import Awaitable, Generator
+from concurrent.futures import Future as ThreadFuture
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from csflow.adapters.sqlite_schema import (
+    KEEP,
+    PRUNE,
+    SCHEMA,
+    VERSION,
+    check_is_a_run_store,
+    chunks,
+    connect,
+    delete_steps,
+    insert_steps,
+    run_from,
+    run_row,
+    step_from,
+    step_rows,
+    upsert_runs,
+)
+from csflow.engine.errors import StoreError
+from csflow.engine.store import IN_FLIGHT, RunRecord
+
+log = logging.getLogger("csflow.store")
+
+# A bound on one transaction, so that the first waiter of a very long queue is not held for
+# all of it; at the loads that bench/store.py measures, a group is far smaller.
+BATCH = 512
+PRUNE_EVERY = 1_000
+
+
+@dataclass(slots=True)
+class _Write:
+    record: RunRecord
+    # Who waits for the commit: a future of the loop that asked, or (outside any loop) a
+    # thread future; None for nobody.
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[None] | ThreadFuture[None] | None = None
+
+
+@dataclass(slots=True)
+class _Flush:
+    done: threading.Event
+
+
+class _Close:
+    pass
+
+
+class _ThreadCommit:
+    """The awaitable ``finish`` returns when called outside a running loop."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: ThreadFuture[None]) -> None:
+        self.future = future
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return asyncio.wrap_future(self.future).__await__()
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    # A run that stopped waiting (cancelled) never reads its future; the failure is logged
+    # with the run's id already, so asyncio need not log "exception was never retrieved".
+    if not future.cancelled():
+        future.exception()
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:
+    """On the loop: resolve every waiter of one commit (one call_soon_threadsafe for all)."""
+    for future, error in outcomes:
+        if future.done():  # its run was cancelled while waiting: the record stands anyway
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+
+def _not_a_database(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB"
+
+
+class SQLiteStore:
+    """The run store in ``path`` (created with its folder unless ``create=False``).
+
+    ``commits`` counts the transactions written, so that tests and the bench can see how
+    many runs shared one.
+    """
+
+    def __init__(self, path: Path, *, create: bool = True, max_runs: int = 100_000) -> None:
+        self.path = Path(path)
+        self.max_runs = max_runs
+        self.commits = 0
+        if not create and not self.path.is_file():
+            raise StoreError(f"no runs recorded yet: {self.path} does not exist")
+        self._conn = self._open(create)
+        self._queue: queue.SimpleQueue[_Write | _Flush | _Close] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+        self._finished = 0
+        self._closed = False
+        _OPEN.add(self)
+
+    def _open(self, create: bool) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = None
+        try:
+            existed = self.path.is_file() and self.path.stat().st_size > 0
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.path)
+            if existed or not create:  # never add csflow's tables to another's database
+                check_is_a_run_store(conn, self.path)
+            if create:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(SCHEMA)
+                conn.execute(f"PRAGMA user_version = {VERSION}")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            return conn
+        except (OSError, sqlite3.Error, StoreError) as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, StoreError):
+                raise
+            if isinstance(exc, sqlite3.Error) and _not_a_database(exc):
+                raise StoreError(f"{self.path} is not a csflow run store ({exc})") from None
+            raise StoreError(f"cannot open the run store {self.path}: {exc}") from None
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _put(self, job: _Write | _Flush | _Close) -> None:
+        if self._closed:
+            raise StoreError(f"the run store {self.path} is closed")
+        if self._thread is None:
+            with self._start:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._work, name="csflow-store", daemon=True
+                    )
+                    self._thread.start()
+        self._queue.put(job)
+
+    async def begin(self, record: RunRecord) -> None:
+        """Store ``record`` (``in_flight``) and return once it is committed."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._put(_Write(record, loop, done))
+        await done
+
+    def finish(self, record: RunRecord) -> Awaitable[None]:
+        """Queue ``record``; the awaitable resolves once it is committed (StoreError if not)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a synchronous caller: a thread future serves it
+            waiter: ThreadFuture[None] = ThreadFuture()
+            self._put(_Write(record, None, waiter))
+            return _ThreadCommit(waiter)
+        done: asyncio.Future[None] = loop.create_future()
+        done.add_done_callback(_consume)
+        self._put(_Write(record, loop, done))
+        return done
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until what was queued is written; False when ``timeout`` passed first."""
+        if self._thread is None or self._closed:
+            return True
+        done = threading.Event()
+        self._queue.put(_Flush(done))
+        return done.wait(timeout)
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        if self._closed:
+            return
+        if self._thread is not None:
+            self._queue.put(_Close())
+            self._thread.join(timeout)
+        self._closed = True
+        if self._thread is None or not self._thread.is_alive():
+            self._conn.close()
+        _OPEN.discard(self)
+
+    def _work(self) -> None:
+        while True:
+            jobs = [self._queue.get()]  # blocks until there is work: no polling, no delay
+            while len(jobs) < BATCH:
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            writes = [job for job in jobs if isinstance(job, _Write)]
+            if writes:
+                self._write_group(writes)
+            for job in jobs:
+                if isinstance(job, _Flush):
+                    job.done.set()
+            if any(isinstance(job, _Close) for job in jobs):
+                return
+
+    def _write_group(self, writes: list[_Write]) -> None:
+        try:
+            self._transaction(writes)
+            errors: list[BaseException | None] = [None] * len(writes)
+        except Exception:  # one bad record must not lose the others: one at a time
+            errors = []
+            for write in writes:
+                try:
+                    self._transaction([write])
+                    errors.append(None)
+                except Exception as exc:
+                    log.error("the run store could not record run %s: %s", write.record.id, exc)
+                    errors.append(StoreError(f"the run store {self.path} failed: {exc}"))
+        self._resolve(writes, errors)
+        self._finished += sum(1 for w in writes if w.record.status != IN_FLIGHT)
+        if self._finished >= PRUNE_EVERY:
+            self._finished = 0
+            self._prune()
+
+    @staticmethod
+    def _resolve(writes: list[_Write], errors: list[BaseException | None]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for write, error in zip(writes, errors, strict=True):
+            waiter = write.waiter
+            if isinstance(waiter, ThreadFuture):
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+            elif waiter is not None and write.loop is not None:
+                by_loop.setdefault(write.loop, []).append((waiter, error))
+        for loop, outcomes in by_loop.items():
+            # RuntimeError: that loop has closed, nobody is left to wait; the records stand.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, outcomes)
+
+    def _transaction(self, writes: list[_Write]) -> None:
+        # The last record of a run in the group is all of it: the group commits atomically.
+        latest = {w.record.id: w.record for w in writes}
+        encoded = [record.encoded() for record in latest.values()]
+        runs = [run_row(e) for e in encoded]
+        steps = [row for e in encoded for row in step_rows(e)]
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
+            for part in chunks(runs, 11):
+                conn.execute(upsert_runs(len(part)), [v for row in part for v in row])
+            # A run's steps are replaced whole: the in_flight record before, or an earlier
+            # turn of a conversation, possibly written by another process.
+            for part in chunks([(e["id"],) for e in encoded], 1):
+                conn.execute(delete_steps(len(part)), [row[0] for row in part])
+            for part in chunks(steps, 14):
+                conn.execute(insert_steps(len(part)), [v for row in part for v in row])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.commits += 1
+
+    def _prune(self) -> None:
+        try:
+            self._conn.execute(PRUNE, (*KEEP, self.max_runs))
+        except sqlite3.Error as exc:
+            log.warning("the run store could not prune old runs: %s", exc)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _read(self, sql: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
+        try:
+            conn = connect(self.path)
+            try:
+                conn.row_factory = sqlite3.Row
+                return conn.execute(sql, args).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the run store {self.path}: {exc}") from None
+
+    def list_runs(
+        self, *, flow: str | None = None, failed: bool = False, limit: int = 20
+    ) -> list[RunRecord]:
+        """The newest runs first, with their summary fields (no steps)."""
+        where, args = [], []
+        if flow is not None:
+            where.append("flow = ?")
+            args.append(flow)
+        if failed:
+            where.append("status = 'failed'")
+        sql = f"SELECT * FROM runs {'WHERE ' + ' AND '.join(where) if where else ''}"
+        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
+        return [run_from(row) for row in self._read(sql, (*args, limit))]
+
+    def last_failures(self) -> dict[str, RunRecord]:
+        """Each flow's most recent failed run."""
+        rows = self._read(
+            "SELECT r.* FROM runs r JOIN (SELECT flow, MAX(started_at) AS at FROM runs"
+            " WHERE status = 'failed' GROUP BY flow) f ON r.flow = f.flow"
+            " AND r.started_at = f.at AND r.status = 'failed' ORDER BY r.flow",
+            (),
+        )
+        return {row["flow"]: run_from(row) for row in rows}
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run with this id, or the one run whose id starts with it (4+ characters)."""
+        rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows and len(run_id) >= 4:
+            escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            rows = self._read(
+                "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (escaped + "%",)
+            )
+            if len(rows) > 1:
+                raise StoreError(f"more than one run id starts with '{run_id}'")
+        if not rows:
+            return None
+        record = run_from(rows[0])
+        steps = self._read("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (record.id,))
+        record.steps = [step_from(row) for row in steps]
+        return record
+
+
+_OPEN: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_open_stores() -> None:
+    """A process that ends without closing its store still writes what it queued."""
+    for store in list(_OPEN):
+        store.close(timeout=5.0)
