@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from csflow.adapters.sqlite_store import SQLiteStore
 from csflow.adapters.stores import open_store
 from csflow.engine import Project
-from csflow.engine.errors import StoreError
+from csflow.engine.errors import StoreError, UsageError
 from csflow.engine.store import RunRecord
 
 ECHO = Path(__file__).parent / "projects" / "echo"
@@ -142,14 +142,13 @@ async def test_a_store_that_cannot_commit_fails_open_and_logs_the_run(
     assert "run lost-01 was answered but not recorded: the disk is full" in caplog.text
 
 
-async def test_a_lone_surrogate_in_an_input_is_recorded(echo: Project, store: CountingStore):
-    result = await echo.run("echo", {"order": "ORD-1003\ud800"})
-    assert result.status == "completed"
-    stored = store.get_run(result.run_id)
-    assert stored is not None
-    assert stored.inputs == {"order": "ORD-1003\ud800"}  # the JSON escape reads back as it was
-    assert stored.outputs == {"order": "ORD-1003\ud800"}
-    assert stored.reply == "Order ORD-1003\\ud800"  # plain text: the escape, shown
+async def test_a_lone_surrogate_in_an_input_is_refused_before_the_run(
+    echo: Project, store: CountingStore
+):
+    # The input check names it (a 4xx for a channel); the store never sees a run that never ran.
+    with pytest.raises(UsageError, match="input 'order': holds characters that are not valid text"):
+        await echo.run("echo", {"order": "ORD-1003\ud800"})
+    assert store.list_runs() == []
 
 
 def test_a_lone_surrogate_does_not_lose_the_runs_committed_with_it(tmp_path: Path):
