@@ -115,11 +115,15 @@ class Scrubber:
 
     aliases: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    stand_ins: set[str] = field(default_factory=set)
 
     def alias(self, kind: str, value: str) -> str:
+        if value in self.stand_ins:  # already scrubbed: text is scrubbed after its data
+            return value
         if value not in self.aliases:
             n = self.counts[kind] = self.counts.get(kind, 0) + 1
             self.aliases[value] = _STAND_INS[kind].format(n=n)
+            self.stand_ins.add(self.aliases[value])
         return self.aliases[value]
 
     def data(self, value: Any, key: str = "", personal: bool = False) -> Any:

@@ -1,0 +1,168 @@
+"""``--record`` against real loopback servers: gzip, two connections on one host, personal data.
+
+Two servers on 127.0.0.1, one port each, both under ``/api``: a shop that gzips every answer
+over 1 KB (as json-server does) and a CRM answering a SOAP-shaped envelope.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from csflow.engine import Project
+from csflow.engine.model import TestCase
+from csflow.flowtest import run_case
+from csflow.flowtest.record import Recorder, dump_case
+from csflow.flowtest.scrub import Scrubber
+
+DATA = Path(__file__).parent / "data" / "record"
+PERSONAL = [
+    "jane.doe@example.org",
+    "jane.doe%40example.org",
+    "Jane",
+    "Doe",
+    "+44 20 7946 0958",
+    "555-625-1199",
+    "Chestnut Street",
+    "Flat 4",
+    "40202",
+]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    answers: dict[str, tuple[str, bytes]] = {}
+
+    def do_GET(self) -> None:
+        for suffix, (ctype, body) in self.answers.items():
+            if self.path.endswith(suffix):
+                break
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        if len(body) > 1024 and "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _serve(answers: dict[str, tuple[str, bytes]]) -> ThreadingHTTPServer:
+    handler = type("Handler", (_Handler,), {"answers": answers})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    order = (DATA / "shopify_order.json").read_bytes()
+    assert len(order) > 1024  # so that the shop gzips it
+    shop = _serve({"/orders/1003": ("application/json", order)})
+    crm = _serve({"/customer": ("text/xml", (DATA / "customer.xml").read_bytes())})
+    shutil.copytree(DATA / "flows", tmp_path / "flows")
+    (tmp_path / "connections.yaml").write_text(
+        f"shop: {{type: rest, base_url: 'http://127.0.0.1:{shop.server_port}/api'}}\n"
+        f"crm:\n  type: rest\n  base_url: 'http://127.0.0.1:{crm.server_port}/api'\n"
+        "  namespaces: {crm: 'http://crm.example/customers'}\n"
+    )
+    yield tmp_path
+    for server in (shop, crm):
+        server.shutdown()
+        server.server_close()
+
+
+async def _record(root: Path) -> tuple[str, object]:
+    project = Project.load(root)
+    recorder = Recorder(project)
+    recorder.install()
+    result = await project.run("order_card", {"email": "jane.doe@example.org"})
+    await project.aclose()
+    return dump_case(recorder.case("order_card", {"email": "jane.doe@example.org"}, result)), result
+
+
+async def test_a_gzipped_answer_is_recorded_and_the_run_goes_on(project: Path) -> None:
+    text, result = await _record(project)
+    assert getattr(result, "status") == "completed", getattr(result, "error")
+    mocks = yaml.safe_load(text)["cases"][0]["mocks"]
+    assert mocks[0]["json"]["line_items"][0]["name"] == "Blue Mug"  # decoded once, kept as JSON
+
+
+async def test_calls_are_named_by_port_as_well_as_host(project: Path) -> None:
+    text, _ = await _record(project)
+    mocks = yaml.safe_load(text)["cases"][0]["mocks"]
+    assert [(m["connection"], m["path"]) for m in mocks] == [
+        ("shop", "/customers/person1@example.com/orders/1003"),
+        ("crm", "/customer"),
+    ]
+
+
+async def test_personal_data_is_scrubbed_by_what_it_is_and_the_case_replays(
+    project: Path,
+) -> None:
+    text, _ = await _record(project)
+    left = [value for value in PERSONAL if value in text]
+    assert left == []
+    case = yaml.safe_load(text)["cases"][0]
+    order = case["mocks"][0]["json"]
+    assert order["name"] == "#1003"  # an order's name is no person's
+    assert [item["name"] for item in order["line_items"]] == ["Blue Mug", "Coffee Beans 1kg"]
+    assert order["shipping_address"]["city"] == "Louisville"
+    assert order["customer"]["email"] == order["email"] == "person1@example.com"
+    assert "tracking_url" in order["fulfillments"][0]
+    assert "<crm:tier>gold</crm:tier>" in case["mocks"][1]["xml"]
+    assert case["expect"]["reply"] == "Hi Person1, order #1003 goes to Louisville."
+    replayed = await run_case(Project.load(project), "order_card", TestCase.model_validate(case))
+    assert replayed.failures == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "kind"),
+    [
+        ("customerEmail", "a.b@shop.example", "email"),
+        ("contact", "+49 30 1234567", "phone"),
+        ("mobile", "0171 2345678", "phone"),
+        ("ZIP", "10115", "postal"),
+        ("postalCode", "SW1A 1AA", "postal"),
+        ("address_line_1", "1 High St", "street"),
+        ("lastName", "O'Brien", "name"),
+        ("recipient_name", "Anna Müller", "name"),
+        ("name", "#1003", None),
+        ("name", "Blue Mug", None),
+        ("order_number", "1003", None),
+        ("created_at", "2024-10-10", None),
+        ("email_verified", "true", None),
+        ("ip_address", "10.0.0.1", None),
+    ],
+)
+def test_a_value_is_personal_by_what_it_is(key: str, value: str, kind: str | None) -> None:
+    from csflow.flowtest.scrub import kind_of
+
+    assert kind_of(key, value, personal_record=False) == kind
+
+
+def test_a_name_in_a_persons_record_is_scrubbed_and_not_elsewhere() -> None:
+    scrubber = Scrubber()
+    data = {
+        "contact": {"name": "Jane Doe", "id": 7},
+        "owner": {"name": "Jane Doe"},
+        "product": {"name": "Blue Mug", "owner": "Jane Doe"},
+    }
+    out = scrubber.data(data)
+    assert out["contact"]["name"] == out["owner"]["name"] == "Person1"
+    assert out["product"] == {"name": "Blue Mug", "owner": "Person1"}  # the same stand-in
+    # A postal code stands alone in text: part of a longer number it is left as it is.
+    scrubber.alias("postal", "10115")
+    assert scrubber.text("zip 10115, id 101150") == "zip 00001, id 101150"
