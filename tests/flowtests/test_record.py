@@ -7,9 +7,10 @@ over 1 KB (as json-server does) and a CRM answering a SOAP-shaped envelope.
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import yaml
 
 from csflow.engine import Project
 from csflow.engine.model import TestCase
+from csflow.engine.result import RunResult
 from csflow.flowtest import run_case
 from csflow.flowtest.record import Recorder, dump_case
 from csflow.flowtest.scrub import Scrubber
@@ -40,12 +42,11 @@ class _Handler(BaseHTTPRequestHandler):
     answers: dict[str, tuple[str, bytes]] = {}
 
     def do_GET(self) -> None:
-        for suffix, (ctype, body) in self.answers.items():
-            if self.path.endswith(suffix):
-                break
-        else:
+        found = [answer for suffix, answer in self.answers.items() if self.path.endswith(suffix)]
+        if not found:
             self.send_error(404)
             return
+        ctype, body = found[0]
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         if len(body) > 1024 and "gzip" in self.headers.get("Accept-Encoding", ""):
@@ -67,24 +68,36 @@ def _serve(answers: dict[str, tuple[str, bytes]]) -> ThreadingHTTPServer:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
-    order = (DATA / "shopify_order.json").read_bytes()
-    assert len(order) > 1024  # so that the shop gzips it
-    shop = _serve({"/orders/1003": ("application/json", order)})
-    crm = _serve({"/customer": ("text/xml", (DATA / "customer.xml").read_bytes())})
-    shutil.copytree(DATA / "flows", tmp_path / "flows")
-    (tmp_path / "connections.yaml").write_text(
-        f"shop: {{type: rest, base_url: 'http://127.0.0.1:{shop.server_port}/api'}}\n"
-        f"crm:\n  type: rest\n  base_url: 'http://127.0.0.1:{crm.server_port}/api'\n"
-        "  namespaces: {crm: 'http://crm.example/customers'}\n"
-    )
-    yield tmp_path
-    for server in (shop, crm):
+def serve_project(tmp_path: Path) -> Iterator[Callable[[bytes], Path]]:
+    """A project whose shop answers ``order`` and whose CRM answers ``customer.xml``."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(order: bytes) -> Path:
+        shop = _serve({"/orders/1003": ("application/json", order)})
+        crm = _serve({"/customer": ("text/xml", (DATA / "customer.xml").read_bytes())})
+        servers.extend((shop, crm))
+        shutil.copytree(DATA / "flows", tmp_path / "flows")
+        (tmp_path / "connections.yaml").write_text(
+            f"shop: {{type: rest, base_url: 'http://127.0.0.1:{shop.server_port}/api'}}\n"
+            f"crm:\n  type: rest\n  base_url: 'http://127.0.0.1:{crm.server_port}/api'\n"
+            "  namespaces: {crm: 'http://crm.example/customers'}\n"
+        )
+        return tmp_path
+
+    yield start
+    for server in servers:
         server.shutdown()
         server.server_close()
 
 
-async def _record(root: Path) -> tuple[str, object]:
+@pytest.fixture
+def project(serve_project: Callable[[bytes], Path]) -> Path:
+    order = (DATA / "shopify_order.json").read_bytes()
+    assert len(order) > 1024  # so that the shop gzips it
+    return serve_project(order)
+
+
+async def _record(root: Path) -> tuple[str, RunResult]:
     project = Project.load(root)
     recorder = Recorder(project)
     recorder.install()
@@ -95,13 +108,16 @@ async def _record(root: Path) -> tuple[str, object]:
 
 async def test_a_gzipped_answer_is_recorded_and_the_run_goes_on(project: Path) -> None:
     text, result = await _record(project)
-    assert getattr(result, "status") == "completed", getattr(result, "error")
+    assert result.status == "completed", result.error
     mocks = yaml.safe_load(text)["cases"][0]["mocks"]
     assert mocks[0]["json"]["line_items"][0]["name"] == "Blue Mug"  # decoded once, kept as JSON
 
 
-async def test_calls_are_named_by_port_as_well_as_host(project: Path) -> None:
-    text, _ = await _record(project)
+async def test_calls_are_named_by_port_as_well_as_host(
+    serve_project: Callable[[bytes], Path],
+) -> None:
+    small = {"name": "#1003", "shipping_address": {"city": "Louisville"}, "line_items": []}
+    text, _ = await _record(serve_project(json.dumps(small).encode()))  # too small to gzip
     mocks = yaml.safe_load(text)["cases"][0]["mocks"]
     assert [(m["connection"], m["path"]) for m in mocks] == [
         ("shop", "/customers/person1@example.com/orders/1003"),
