@@ -183,3 +183,47 @@ def test_record_makes_a_case_that_replays(
     )
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "1 passed, 0 failed" in replay.stdout
+
+
+def test_a_recorded_dry_run_replays_as_a_dry_run(
+    shop: DemoShop, env: dict[str, str], tmp_path: Path
+) -> None:
+    project = tmp_path / "p"
+    shutil.copytree(ROOT / "flows", project, ignore=shutil.ignore_patterns(".csflow", "tests"))
+    case = project / "tests" / "flows" / "recorded.yaml"
+    case.parent.mkdir(parents=True)
+    rec = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "csflow",
+            "run",
+            "cancel_order",
+            "-p",
+            str(project),
+            "--dry-run",
+            "--record",
+            str(case),
+            "-i",
+            "order_number=ORD-1001",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+    assert rec.returncode == 0, rec.stderr
+    recorded = case.read_text()
+    assert "dry_run: true" in recorded and "CancelOrder" not in recorded  # the write stayed back
+    replay = subprocess.run(
+        [sys.executable, "-m", "csflow", "test", "-p", str(project)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "COLUMNS": "200"},
+        timeout=60,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "1 passed, 0 failed" in replay.stdout
+    assert _order_status(shop, "ORD-1001") == "NEW"
