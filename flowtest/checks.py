@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from csflow.engine.compiler import did_you_mean
-from csflow.engine.errors import Problem
+from csflow.engine.errors import ERROR_KINDS, Problem
 from csflow.engine.model import FlowTestFile
 from csflow.engine.plan import FlowPlan
 from csflow.engine.source import Source
@@ -62,6 +62,14 @@ def check_test_file(model: FlowTestFile, source: Source, project: Any) -> list[P
                         f"{did_you_mean(label, labels) or _listed(labels)}",
                     )
                 )
+        kind = case.expect.error.kind if case.expect.error is not None else None
+        if kind is not None and kind not in ERROR_KINDS:
+            problems.append(
+                source.problem(
+                    (*at, "expect", "error", "kind"),
+                    f"unknown error kind '{kind}'{did_you_mean(kind, ERROR_KINDS)}",
+                )
+            )
         for j, mock in enumerate(case.mocks):
             if mock.connection not in project.connection_models:
                 hint = did_you_mean(mock.connection, project.connection_models)

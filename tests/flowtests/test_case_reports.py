@@ -59,6 +59,7 @@ def test_unknown_inputs_outputs_and_path_steps_are_placed_with_did_you_mean(
         (14, 17): "'colour' is not an output of flow 'customer' (it has: known)",
         (15, 14): "no step 'zzz' in flow 'customer' (it has: find, find.answer, find.none,"
         " find.orders, known)",
+        (16, 21): "unknown error kind 'http_stauts' (did you mean 'http_status'?)",
     }
 
 
