@@ -24,8 +24,8 @@ def describe_misses(project: Any, misses: list[Miss], result: RunResult) -> list
             of = f" of {total}" if total else ""
             out.append(
                 f"unmatched call: {miss.call}: attempt {attempt}{of} of step '{miss.step}',"
-                " which retries, and the mocks answered only the attempts before it. Give a"
-                " mock per attempt, or `repeat: true` on the mock to answer every attempt"
+                " which retries; a mock answers one call unless it says `repeat: true`"
+                " (or give one mock per attempt)"
             )
         elif miss.answered_before:
             out.append(
