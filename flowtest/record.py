@@ -11,6 +11,7 @@ true``), since the writes it kept back have no answer to replay.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,36 +82,40 @@ class _Recording(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        try:
-            raw = b"".join([chunk async for chunk in response.aiter_raw()])
-        finally:
-            await response.aclose()
-        self.recorder.calls.append(self._call(request, response, raw))
-        # The bytes as they came, Content-Encoding and all: the connection decodes them once.
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=httpx.ByteStream(raw),
-            request=request,
-            extensions=response.extensions,
-        )
+        status, stream = response.status_code, response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        # A copy: the size cap's layer above drops Content-Encoding from these headers.
+        headers = httpx.Headers(response.headers)
+        calls = self.recorder.calls
+        slot = len(calls)  # the call's place is kept now, in the order the calls were made
+        calls.append(self._call(request, status, headers, b""))
 
-    def _call(self, request: httpx.Request, response: httpx.Response, raw: bytes) -> dict[str, Any]:
+        def done(raw: bytes) -> None:
+            calls[slot] = self._call(request, status, headers, raw)
+
+        # The bytes pass on as they came, Content-Encoding and all, so the connection decodes
+        # them once, under its size cap; a body the cap refused is never decoded here.
+        response.stream = _Tee(stream, done)
+        return response
+
+    def _call(
+        self, request: httpx.Request, status: int, headers: httpx.Headers, raw: bytes
+    ) -> dict[str, Any]:
         name, path = locate(self.recorder.project.connections, request.url)
         call: dict[str, Any] = {
             "connection": name or request.url.host,
             "method": request.method,
             "path": path,
-            "status": response.status_code,
+            "status": status,
         }
         # No `query:` in the mock: a scrubbed input would no longer match the recorded one,
         # and the calls replay in order anyway.
         try:  # the mock answers plainly: no Content-Encoding, so the body is kept decoded
-            content = httpx.Response(200, headers=response.headers, content=raw).content
+            content = httpx.Response(200, headers=headers, content=raw).content
         except httpx.DecodingError:
             content = raw
         text = self.recorder.project.connections.redact(content.decode(errors="replace"))
-        ctype = response.headers.get("Content-Type", "")
+        ctype = headers.get("Content-Type", "")
         scrubber = self.recorder.scrubber
         if "json" in ctype:
             try:
@@ -126,6 +131,23 @@ class _Recording(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class _Tee(httpx.AsyncByteStream):
+    """An answer's raw bytes as they pass; ``done`` gets them all once the body was read."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, done: Callable[[bytes], None]) -> None:
+        self._inner, self._done = inner, done
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = []
+        async for chunk in self._inner:
+            chunks.append(chunk)
+            yield chunk
+        self._done(b"".join(chunks))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def _learn_xml(text: str, scrubber: Scrubber) -> None:

@@ -182,3 +182,13 @@ def test_a_name_in_a_persons_record_is_scrubbed_and_not_elsewhere() -> None:
     # A postal code stands alone in text: part of a longer number it is left as it is.
     scrubber.alias("postal", "10115")
     assert scrubber.text("zip 10115, id 101150") == "zip 00001, id 101150"
+
+
+async def test_a_body_over_the_cap_is_refused_and_not_recorded(project: Path) -> None:
+    connections = project / "connections.yaml"
+    text = connections.read_text().replace("/api'}", "/api', max_response_bytes: 1200}", 1)
+    connections.write_text(text)
+    recorded, result = await _record(project)  # gzipped it is under 1200 bytes, not inflated
+    assert result.error is not None and result.error["kind"] == "parse", result.error
+    mock = yaml.safe_load(recorded)["cases"][0]["mocks"][0]
+    assert mock == {"connection": "shop", "method": "GET", "path": mock["path"], "status": 200}
