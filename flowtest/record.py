@@ -110,6 +110,8 @@ class _Recording(httpx.AsyncBaseTransport):
         }
         # No `query:` in the mock: a scrubbed input would no longer match the recorded one,
         # and the calls replay in order anyway.
+        if not raw:  # no body, or one the connection refused: the status is all there is
+            return call
         try:  # the mock answers plainly: no Content-Encoding, so the body is kept decoded
             content = httpx.Response(200, headers=headers, content=raw).content
         except httpx.DecodingError:
