@@ -48,12 +48,14 @@ class Recorder:
     # -- the case --------------------------------------------------------------------------------
 
     def case(self, flow: str, inputs: dict[str, Any], result: Any) -> dict[str, Any]:
+        # First every value is read, so that each one's stand-in is known; then the texts.
         scrubbed_inputs = self.scrub(inputs)
-        mocks = [self._finish(call) for call in self.calls]
+        parsed = [self._parse(call) for call in self.calls]
+        outputs = json.dumps(self.scrub(result.outputs), default=str, ensure_ascii=False)
+        mocks = [self._finish(call) for call in parsed]
         kept_back = any(s.dry_run is not None for s in result.steps)
         expect: dict[str, Any] = {"status": result.status}
         if result.outputs:
-            outputs = json.dumps(self.scrub(result.outputs), default=str, ensure_ascii=False)
             expect["outputs"] = json.loads(self.scrub_text(outputs))
         if result.reply:
             expect["reply"] = self.scrub_text(result.reply)
@@ -65,7 +67,27 @@ class Recorder:
         case.update(inputs=scrubbed_inputs, mocks=mocks, expect=expect)
         return {"flow": flow, "cases": [case]}
 
+    def _parse(self, call: dict[str, Any]) -> dict[str, Any]:
+        """The call's body as a mock gives it, secrets redacted, its data's personal data
+        replaced."""
+        out = dict(call)
+        if _TEXT in out:
+            ctype, raw = out.pop(_TEXT)
+            text = self.project.connections.redact(raw)
+            if "json" in ctype:
+                try:
+                    out["json"] = self.scrub(json.loads(text))
+                except ValueError:
+                    out["body"] = text
+            elif "xml" in ctype:
+                _learn_xml(text, self.scrubber)
+                out["xml"] = text
+            elif text:
+                out["body"] = text
+        return out
+
     def _finish(self, call: dict[str, Any]) -> dict[str, Any]:
+        """The call with every known personal value replaced in its path and texts too."""
         out = dict(call)
         out["path"] = self.scrub_text(out["path"])
         for key in ("body", "xml"):
@@ -74,6 +96,9 @@ class Recorder:
         if "json" in out:
             out["json"] = json.loads(self.scrub_text(json.dumps(out["json"], ensure_ascii=False)))
         return out
+
+
+_TEXT = "_text"  # a recorded call's (content type, body), until the case is written
 
 
 class _Recording(httpx.AsyncBaseTransport):
@@ -116,19 +141,9 @@ class _Recording(httpx.AsyncBaseTransport):
             content = httpx.Response(200, headers=headers, content=raw).content
         except httpx.DecodingError:
             content = raw
-        text = self.recorder.project.connections.redact(content.decode(errors="replace"))
-        ctype = headers.get("Content-Type", "")
-        scrubber = self.recorder.scrubber
-        if "json" in ctype:
-            try:
-                call["json"] = scrubber.data(json.loads(text))
-            except ValueError:
-                call["body"] = text
-        elif "xml" in ctype:
-            _learn_xml(text, scrubber)
-            call["xml"] = text
-        elif text:
-            call["body"] = text
+        # Kept as text until the case is written: by then every connection's redactor knows
+        # every secret, a token this very answer brought included.
+        call[_TEXT] = (headers.get("Content-Type", ""), content.decode(errors="replace"))
         return call
 
     async def aclose(self) -> None:

@@ -56,6 +56,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    do_POST = do_GET
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
@@ -192,3 +194,36 @@ async def test_a_body_over_the_cap_is_refused_and_not_recorded(project: Path) ->
     assert result.error is not None and result.error["kind"] == "parse", result.error
     mock = yaml.safe_load(recorded)["cases"][0]["mocks"][0]
     assert mock == {"connection": "shop", "method": "GET", "path": mock["path"], "status": 200}
+
+
+async def test_a_token_the_run_obtained_is_redacted_in_the_file(tmp_path: Path) -> None:
+    token = '{"access_token": "tok-0123456789abcdef", "token_type": "Bearer", "expires_in": 600}'
+    order = json.dumps({"name": "#1003", "shipping_address": {"city": "X"}, "line_items": []})
+    server = _serve(
+        {
+            "/oauth/token": ("application/json", token.encode()),
+            "/orders/1003": ("application/json", order.encode()),
+            "/customer": ("text/xml", (DATA / "customer.xml").read_bytes()),
+        }
+    )
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        shutil.copytree(DATA / "flows", tmp_path / "flows")
+        (tmp_path / "connections.yaml").write_text(
+            f"shop:\n  type: rest\n  base_url: '{base}/api'\n  auth:\n"
+            f"    type: oauth2_client_credentials\n    token_url: '{base}/oauth/token'\n"
+            "    client_id: csflow\n    client_secret: {env: SHOP_SECRET}\n"
+            f"crm: {{type: rest, base_url: '{base}/crm', namespaces: {{crm: 'http://crm.example/customers'}}}}\n"
+        )
+        project = Project.load(tmp_path, environ={"SHOP_SECRET": "client-secret-4567"})
+        recorder = Recorder(project)
+        recorder.install()
+        result = await project.run("order_card", {"email": "a@b.co"})
+        await project.aclose()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.status == "completed", result.error
+    text = dump_case(recorder.case("order_card", {"email": "a@b.co"}, result))
+    assert "/oauth/token" in text  # the token call is a mock too, so the case replays
+    assert "tok-0123456789abcdef" not in text and "client-secret-4567" not in text
