@@ -51,12 +51,12 @@ class Recorder:
         # First every value is read, so that each one's stand-in is known; then the texts.
         scrubbed_inputs = self.scrub(inputs)
         parsed = [self._parse(call) for call in self.calls]
-        outputs = json.dumps(self.scrub(result.outputs), default=str, ensure_ascii=False)
+        outputs = json.loads(json.dumps(self.scrub(result.outputs), default=str))
         mocks = [self._finish(call) for call in parsed]
         kept_back = any(s.dry_run is not None for s in result.steps)
         expect: dict[str, Any] = {"status": result.status}
         if result.outputs:
-            expect["outputs"] = json.loads(self.scrub_text(outputs))
+            expect["outputs"] = self.scrubber.strings(outputs)
         if result.reply:
             expect["reply"] = self.scrub_text(result.reply)
         if result.path:
@@ -94,7 +94,7 @@ class Recorder:
             if key in out:
                 out[key] = self.scrub_text(out[key])
         if "json" in out:
-            out["json"] = json.loads(self.scrub_text(json.dumps(out["json"], ensure_ascii=False)))
+            out["json"] = self.scrubber.strings(out["json"])
         return out
 
 

@@ -17,7 +17,9 @@ Four kinds of value are personal data, and each becomes a consistent stand-in:
   product's ``name: "Blue Mug"`` stay as they are.
 
 The same real value always gets the same stand-in, and the stand-ins replace the real
-values in paths, XML and replies too, so a recorded case still replays.
+values in paths, XML, strings and replies too, so a recorded case still replays: as whole
+words only, and only for values of 3 characters or more, so that a street line "4" never
+turns a quantity of 4 into a street.
 """
 
 from __future__ import annotations
@@ -100,6 +102,9 @@ def _describes_person(record: dict[str, Any], key: str) -> bool:
     return False
 
 
+# Shorter values (a street line "4") are replaced where they are a whole value, never in text.
+MIN_IN_TEXT = 3
+
 _STAND_INS = {
     "email": "person{n}@example.com",
     "phone": "+1555010{n:04d}",
@@ -143,6 +148,14 @@ class Scrubber:
             return self.text(value)  # an email inside a sentence, say
         return value
 
+    def strings(self, value: Any) -> Any:
+        """``value`` with ``text`` applied to every string in it; keys and numbers stay."""
+        if isinstance(value, dict):
+            return {k: self.strings(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.strings(v) for v in value]
+        return self.text(value) if isinstance(value, str) else value
+
     def text(self, text: str) -> str:
         """``text`` with every value seen so far replaced, and any email or phone in it."""
         for found in EMAIL.findall(text):
@@ -150,6 +163,8 @@ class Scrubber:
         for found in INTERNATIONAL_PHONE.findall(text):
             self.alias("phone", found)
         for real, stand_in in sorted(self.aliases.items(), key=lambda kv: -len(kv[0])):
+            if len(real) < MIN_IN_TEXT:
+                continue
             for form in {real, quote(real, safe=""), quote(real)}:
                 if form in text:
                     # Whole values only: the postal code 10115 must not change ID-101150.

@@ -227,3 +227,11 @@ async def test_a_token_the_run_obtained_is_redacted_in_the_file(tmp_path: Path) 
     text = dump_case(recorder.case("order_card", {"email": "a@b.co"}, result))
     assert "/oauth/token" in text  # the token call is a mock too, so the case replays
     assert "tok-0123456789abcdef" not in text and "client-secret-4567" not in text
+
+
+def test_a_short_value_is_replaced_whole_and_never_inside_other_values() -> None:
+    scrubber = Scrubber()
+    data = scrubber.data({"shipping_address": {"address2": "4", "zip": "1010"}, "quantity": 4})
+    assert data["shipping_address"] == {"address2": "1 Example Street", "zip": "00001"}
+    later = scrubber.strings({"quantity": 4, "price": 1010, "note": "box 4, code 1010"})
+    assert later == {"quantity": 4, "price": 1010, "note": "box 4, code 00001"}
