@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from csflow.adapters.wsdl import WsdlError, wsdl_for
 from csflow.engine.compiler import did_you_mean
 from csflow.engine.errors import ERROR_KINDS, Problem
 from csflow.engine.model import FlowTestFile
@@ -79,7 +80,28 @@ def check_test_file(model: FlowTestFile, source: Source, project: Any) -> list[P
                         f"unknown connection '{mock.connection}'{hint}",
                     )
                 )
+                continue
+            known = _soap_operations(project, mock.connection)
+            if mock.operation is not None and known is not None and mock.operation not in known:
+                problems.append(
+                    source.problem(
+                        (*at, "mocks", j, "operation"),
+                        f"the WSDL of '{mock.connection}' has no operation '{mock.operation}'"
+                        f"{did_you_mean(mock.operation, known)}",
+                    )
+                )
     return problems
+
+
+def _soap_operations(project: Any, connection: str) -> set[str] | None:
+    """The operations of a SOAP connection's WSDL (read and cached at load), or None."""
+    model = project.connection_models.get(connection)
+    if getattr(model, "type", None) != "soap":
+        return None
+    try:
+        return set(wsdl_for(model, project.root).operations)
+    except WsdlError:  # the project load has reported it
+        return None
 
 
 def _listed(names: Any) -> str:

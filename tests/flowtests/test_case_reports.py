@@ -146,13 +146,34 @@ def test_k_gives_coverage_for_the_selected_flows_only(tmp_path: Path) -> None:
     assert "1 passed, 0 failed" in proc.stdout
 
 
-async def test_an_envelope_mock_answers_the_first_call_to_a_wsdl_address(tmp_path: Path) -> None:
+def _soap_project(tmp_path: Path) -> Any:
     (tmp_path / "flows").mkdir()
     (tmp_path / "wsdl").mkdir()
     shutil.copy(ROOT / "flows" / "flows" / "erp_order_status.yaml", tmp_path / "flows")
     shutil.copy(ROOT / "flows" / "wsdl" / "erp.wsdl", tmp_path / "wsdl")
     shutil.copy(DATA / "soap" / "connections.yaml", tmp_path)
-    project = Project.load(tmp_path)
+    return Project.load(tmp_path)
+
+
+def test_an_operation_mock_names_an_operation_of_the_wsdl(tmp_path: Path) -> None:
+    project = _soap_project(tmp_path)
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "flow: erp_order_status\ncases:\n  - name: x\n    inputs: {order_number: A}\n"
+        "    mocks: [{connection: erp, operation: GetOrderStats, data: {}}]\n"
+    )
+    _, problems = load_test_files(project, [cases])
+    assert [(p.line, p.column, p.message) for p in problems] == [
+        (
+            5,
+            41,
+            "the WSDL of 'erp' has no operation 'GetOrderStats' (did you mean 'GetOrderStatus'?)",
+        )
+    ]
+
+
+async def test_an_envelope_mock_answers_the_first_call_to_a_wsdl_address(tmp_path: Path) -> None:
+    project = _soap_project(tmp_path)
     files, problems = load_test_files(project, [DATA / "cases" / "erp_envelope.yaml"])
     assert not problems
     outcome = await run_case(project, "erp_order_status", files[0].model.cases[0])
