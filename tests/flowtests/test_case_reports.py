@@ -166,7 +166,7 @@ def test_an_operation_mock_names_an_operation_of_the_wsdl(tmp_path: Path) -> Non
     assert [(p.line, p.column, p.message) for p in problems] == [
         (
             5,
-            41,
+            42,
             "the WSDL of 'erp' has no operation 'GetOrderStats' (did you mean 'GetOrderStatus'?)",
         )
     ]
