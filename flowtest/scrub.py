@@ -13,8 +13,9 @@ Four kinds of value are personal data, and each becomes a consistent stand-in:
   ``lastName``, ``customerName``, ``recipient_name``), or ``name`` in a record that
   describes a person or an address (it has an email, a phone or an address field, or sits
   under ``customer``, ``billing_address``, ``contact``...), when the value reads as a name
-  (letters, no digits or ``#``): ``Person1``. So an order's ``name: "#1003"`` and a
-  product's ``name: "Blue Mug"`` stay as they are.
+  (letters, no digits or ``#``): each word gets its stand-in, so ``Jane Doe`` becomes
+  ``Person1 Person2`` and a ``Jane`` met alone ``Person1``. An order's ``name: "#1003"``
+  and a product's ``name: "Blue Mug"`` stay as they are.
 
 The same real value always gets the same stand-in, and the stand-ins replace the real
 values in paths, XML, strings and replies too, so a recorded case still replays: as whole
@@ -121,10 +122,20 @@ class Scrubber:
     aliases: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     stand_ins: set[str] = field(default_factory=set)
+    name_parts: set[str] = field(default_factory=set)  # "Al" is replaced in text, "4" is not
 
     def alias(self, kind: str, value: str) -> str:
         if value in self.stand_ins:  # already scrubbed: text is scrubbed after its data
             return value
+        parts = value.split()
+        if kind == "name" and value not in self.aliases:
+            # Word by word: a flow that greets "Jane" out of "Jane Doe" then greets the
+            # stand-in of "Jane", in the recorded reply and in the replay alike.
+            self.name_parts.update(parts)
+            if len(parts) > 1:
+                stand_in = " ".join(self.alias("name", part) for part in parts)
+                self.aliases[value] = stand_in
+                self.stand_ins.add(stand_in)
         if value not in self.aliases:
             n = self.counts[kind] = self.counts.get(kind, 0) + 1
             self.aliases[value] = _STAND_INS[kind].format(n=n)
@@ -163,7 +174,7 @@ class Scrubber:
         for found in INTERNATIONAL_PHONE.findall(text):
             self.alias("phone", found)
         for real, stand_in in sorted(self.aliases.items(), key=lambda kv: -len(kv[0])):
-            if len(real) < MIN_IN_TEXT:
+            if len(real) < MIN_IN_TEXT and real not in self.name_parts:
                 continue
             for form in {real, quote(real, safe=""), quote(real)}:
                 if form in text:

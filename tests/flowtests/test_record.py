@@ -179,8 +179,10 @@ def test_a_name_in_a_persons_record_is_scrubbed_and_not_elsewhere() -> None:
         "product": {"name": "Blue Mug", "owner": "Jane Doe"},
     }
     out = scrubber.data(data)
-    assert out["contact"]["name"] == out["owner"]["name"] == "Person1"
-    assert out["product"] == {"name": "Blue Mug", "owner": "Person1"}  # the same stand-in
+    assert out["contact"]["name"] == out["owner"]["name"] == "Person1 Person2"
+    assert out["product"] == {"name": "Blue Mug", "owner": "Person1 Person2"}  # the same one
+    # A flow's reply that greets by first name gets the stand-in of that name.
+    assert scrubber.text("Thanks for being with us, Jane!") == "Thanks for being with us, Person1!"
     # A postal code stands alone in text: part of a longer number it is left as it is.
     scrubber.alias("postal", "10115")
     assert scrubber.text("zip 10115, id 101150") == "zip 00001, id 101150"
