@@ -176,7 +176,7 @@ class Scrubber:
         for real, stand_in in sorted(self.aliases.items(), key=lambda kv: -len(kv[0])):
             if len(real) < MIN_IN_TEXT and real not in self.name_parts:
                 continue
-            for form in {real, quote(real, safe=""), quote(real)}:
+            for form in {real, quote(real, safe=""), quote(real), quote(real, safe="+@")}:
                 if form in text:
                     # Whole values only: the postal code 10115 must not change ID-101150.
                     pattern = rf"(?<!\w){re.escape(form)}(?!\w)"
