@@ -366,6 +366,8 @@ class TestCase(Strict):
     name: str
     # What the flow sees as `now` (ISO 8601; UTC when no offset): cases about dates stay true.
     now: dt.datetime | None = None
+    # Run as `csflow run --dry-run` does: the writes are kept back, so they need no mock.
+    dry_run: bool = False
     inputs: dict[str, Any] = Field(default_factory=dict)
     mocks: list[MockSpec] = Field(default_factory=list)
     expect: Expectation = Field(default_factory=Expectation)

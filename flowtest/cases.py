@@ -15,7 +15,9 @@ from csflow.engine.result import RunResult
 from csflow.engine.source import Source, load_yaml
 from csflow.engine.suggest import did_you_mean
 from csflow.engine.validation import validate
+from csflow.flowtest.checks import check_test_file
 from csflow.flowtest.mocks import MockRouter
+from csflow.flowtest.retries import describe_misses
 
 
 @dataclass
@@ -70,16 +72,7 @@ def load_test_files(
                 )
             )
             continue
-        for i, case in enumerate(model.cases):
-            for j, mock in enumerate(case.mocks):
-                if mock.connection not in project.connection_models:
-                    hint = did_you_mean(mock.connection, project.connection_models)
-                    problems.append(
-                        source.problem(
-                            ("cases", i, "mocks", j, "connection"),
-                            f"unknown connection '{mock.connection}'{hint}",
-                        )
-                    )
+        problems.extend(check_test_file(model, source, project))
         files.append(TestFile(path, model, source))
     return files, problems
 
@@ -93,7 +86,7 @@ async def run_case(project: Any, flow: str, case: TestCase) -> CaseOutcome:
         now = case.now
         if now is not None and now.tzinfo is None:
             now = now.replace(tzinfo=dt.UTC)
-        result = await project.run(flow, case.inputs, now=now)
+        result = await project.run(flow, case.inputs, now=now, dry_run=case.dry_run)
     except UsageError as exc:
         outcome.failures.append(f"the inputs were refused: {exc}")
         return outcome
@@ -101,9 +94,26 @@ async def run_case(project: Any, flow: str, case: TestCase) -> CaseOutcome:
         MockRouter.uninstall(project)
     outcome.result = result
     outcome.failures.extend(compare(case, result))
-    for call in router.unmatched:
-        outcome.failures.append(f"unmatched call: {call} (no mock matches it)")
+    outcome.failures.extend(describe_misses(project, router.misses, result))
+    if outcome.failures and result.error and not _shown(result.error, outcome.failures):
+        # Whatever was expected, a failed run's own error is what explains the case.
+        error = result.error
+        outcome.failures.append(f"the run failed: {error['kind']}: {error['message']}")
     return outcome
+
+
+def select(files: list[TestFile], keyword: str | None) -> list[tuple[TestFile, int, TestCase]]:
+    """(file, case index, case) for each case whose flow or name contains ``keyword``."""
+    return [
+        (tf, i, case)
+        for tf in files
+        for i, case in enumerate(tf.model.cases)
+        if not keyword or keyword in f"{tf.model.flow} {case.name}"
+    ]
+
+
+def _shown(error: dict[str, Any], failures: list[str]) -> bool:
+    return any(f"{error['kind']}: {error['message']}" in line for line in failures)
 
 
 def compare(case: TestCase, result: RunResult) -> list[str]:

@@ -52,11 +52,17 @@ def taken(outcomes: Iterable[Any]) -> set[tuple[str, int, int]]:
     return seen
 
 
-def branch_coverage(project: Any, outcomes: list[Any]) -> list[str]:
+def branch_coverage(
+    project: Any, outcomes: list[Any], flows: Iterable[str] | None = None
+) -> list[str]:
+    """Per flow, the branches the cases reached; only ``flows`` when given (``-k``)."""
     went = taken(outcomes)
     tested = {o.flow for o in outcomes}
+    shown = set(project.flows if flows is None else flows)
     lines = []
     for name, plan in sorted(project.flows.items()):
+        if name not in shown:
+            continue
         all_branches = branches(plan)
         if not all_branches:
             continue

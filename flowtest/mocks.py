@@ -11,12 +11,13 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from csflow.adapters.operation_mocks import use_operation_mocks
+from csflow.engine.context import CURRENT
 from csflow.engine.model import MockSpec
+from csflow.flowtest.routes import locate
 
 
 @dataclass
@@ -34,17 +35,16 @@ class MockRouter:
     >>> router.add(connection="shop", method="GET", path="/orders", json=[])
     """
 
-    bases: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (origin, base path)
+    connections: Iterable[Any] = ()
     mocks: list[_Mock] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
+    # Per unmatched call: the step that made it, and whether a used mock matches it.
+    misses: list[Miss] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
 
     @classmethod
     def install(cls, project: Any, mocks: Iterable[MockSpec] = ()) -> MockRouter:
-        router = cls()
-        for conn in project.connections:
-            parts = urlsplit(conn.base_url)
-            router.bases[conn.name] = (f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/"))
+        router = cls(project.connections)
         router.extend(mocks)
         project.connections.use_transport(lambda _n: httpx.MockTransport(router.handle))
         use_operation_mocks(project.connections, router.operation)
@@ -83,38 +83,44 @@ class MockRouter:
     # -- the transport's handler ----------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        name, path = self._locate(request.url)
+        name, path = locate(self.connections, request.url)
         call = f"{request.method} {name or request.url.host} {path}"
         if request.url.query:
             call += f"?{request.url.query.decode()}"
         self.calls.append(call)
+        answered_before = False
         for mock in self.mocks:
-            s = mock.spec
-            if s.operation is not None or (not s.repeat and mock.used) or s.connection != name:
+            if not _fits(mock.spec, name, path, request):
                 continue
-            if (s.method or "GET").upper() != request.method or _norm(s.path) != _norm(path):
-                continue
-            if s.query and any(
-                str(request.url.params.get(k)) != str(v) for k, v in s.query.items()
-            ):
+            if mock.used and not mock.spec.repeat:
+                answered_before = True
                 continue
             mock.used += 1
-            return _answer(s, request)
+            return _answer(mock.spec, request)
         self.unmatched.append(call)
+        self.misses.append(Miss(call, CURRENT.get(), answered_before))
         raise httpx.ConnectError(f"no mock matches {call}", request=request)
 
-    def _locate(self, url: httpx.URL) -> tuple[str | None, str]:
-        origin = f"{url.scheme}://{url.netloc.decode()}"
-        best: tuple[str | None, str] = (None, url.path)
-        longest = -1
-        for name, (base_origin, base_path) in self.bases.items():
-            if (
-                origin == base_origin
-                and url.path.startswith(base_path)
-                and len(base_path) > longest
-            ):
-                best, longest = (name, url.path[len(base_path) :] or "/"), len(base_path)
-        return best
+
+@dataclass(frozen=True)
+class Miss:
+    """An unmatched call; ``attempt`` is the action context of the attempt that made it."""
+
+    call: str
+    attempt: Any
+    answered_before: bool
+
+    @property
+    def step(self) -> str | None:
+        return getattr(self.attempt, "step", None)
+
+
+def _fits(s: MockSpec, name: str | None, path: str, request: httpx.Request) -> bool:
+    if s.operation is not None or s.connection != name:
+        return False
+    if (s.method or "GET").upper() != request.method or _norm(s.path) != _norm(path):
+        return False
+    return not s.query or all(str(request.url.params.get(k)) == str(v) for k, v in s.query.items())
 
 
 def _norm(path: str | None) -> str:

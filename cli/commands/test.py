@@ -13,6 +13,8 @@ from rich.text import Text
 from csflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli, guarded, project_option
 from csflow.engine import ProjectError
 
+EXIT_NO_CASES = 5  # as pytest: nothing was collected
+
 
 @cli.command("test")
 @project_option
@@ -23,7 +25,8 @@ from csflow.engine import ProjectError
 def test_command(project_dir: Path, keyword: str | None) -> None:
     """Run the flow tests in tests/flows/*.yaml against their mocks."""
     from csflow.engine import Project
-    from csflow.flowtest import load_test_files, run_case
+    from csflow.flowtest import CaseOutcome, load_test_files, run_case
+    from csflow.flowtest.cases import select
     from csflow.flowtest.coverage import branch_coverage
 
     project = Project.load(project_dir)
@@ -35,15 +38,17 @@ def test_command(project_dir: Path, keyword: str | None) -> None:
         click.echo(f"no flow tests in {project_dir / 'tests' / 'flows'}", err=True)
         sys.exit(EXIT_USAGE)
 
-    async def run_all() -> list:
+    chosen = select(files, keyword)
+    if not chosen:
+        click.echo(f"no case matches -k {keyword!r}", err=True)
+        sys.exit(EXIT_NO_CASES)
+
+    async def run_all() -> list[CaseOutcome]:
         outcomes = []
-        for tf in files:
-            for i, case in enumerate(tf.model.cases):
-                if keyword and keyword not in f"{tf.model.flow} {case.name}":
-                    continue
-                outcome = await run_case(project, tf.model.flow, case)
-                outcome.location = f"{tf.source.path}:{tf.case_line(i)}"  # type: ignore[attr-defined]
-                outcomes.append(outcome)
+        for tf, i, case in chosen:
+            outcome = await run_case(project, tf.model.flow, case)
+            outcome.location = f"{tf.source.path}:{tf.case_line(i)}"  # type: ignore[attr-defined]
+            outcomes.append(outcome)
         await project.aclose()
         return outcomes
 
@@ -58,7 +63,8 @@ def test_command(project_dir: Path, keyword: str | None) -> None:
     passed = sum(o.ok for o in outcomes)
     failed = len(outcomes) - passed
     console.print()
-    for line in branch_coverage(project, outcomes):
+    selected = {tf.model.flow for tf, _, _ in chosen} if keyword else None
+    for line in branch_coverage(project, outcomes, selected):
         console.print(line)
     summary = f"{passed} passed, {failed} failed"
     console.print(Text(summary, style="bold green" if not failed else "bold red"))

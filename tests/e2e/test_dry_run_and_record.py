@@ -183,3 +183,58 @@ def test_record_makes_a_case_that_replays(
     )
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "1 passed, 0 failed" in replay.stdout
+
+
+@pytest.mark.parametrize(
+    ("flow", "inputs"),
+    [
+        ("cancel_order", ["order_number=ORD-1001"]),  # a SOAP write kept back
+        # a GraphQL mutation kept back; the reply greets the customer by first name
+        ("subscription_cancel", ["email=active@demo.shop", "reason=too much coffee"]),
+    ],
+)
+def test_a_recorded_dry_run_replays_as_a_dry_run(
+    shop: DemoShop, env: dict[str, str], tmp_path: Path, flow: str, inputs: list[str]
+) -> None:
+    project = tmp_path / "p"
+    shutil.copytree(ROOT / "flows", project, ignore=shutil.ignore_patterns(".csflow", "tests"))
+    case = project / "tests" / "flows" / "recorded.yaml"
+    case.parent.mkdir(parents=True)
+    rec = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "csflow",
+            "run",
+            flow,
+            "-p",
+            str(project),
+            "--dry-run",
+            "--record",
+            str(case),
+            *[arg for pair in inputs for arg in ("-i", pair)],
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+    assert rec.returncode == 0, rec.stderr
+    recorded = case.read_text()
+    assert "dry_run: true" in recorded
+    assert "CancelOrder" not in recorded and "cancelSubscription" not in recorded  # kept back
+    for personal in ("active@demo.shop", "Noah", "Fischer", "+49 160 9876 5432"):
+        assert personal not in recorded
+    replay = subprocess.run(
+        [sys.executable, "-m", "csflow", "test", "-p", str(project)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "COLUMNS": "200"},
+        timeout=60,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "1 passed, 0 failed" in replay.stdout
+    assert _order_status(shop, "ORD-1001") == "NEW"
+    assert _subscription_status(shop, "SUB-2001") == "ACTIVE"
