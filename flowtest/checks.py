@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from csflow.adapters.wsdl import WsdlError, wsdl_for
-from csflow.engine.compiler import did_you_mean
 from csflow.engine.errors import ERROR_KINDS, Problem
 from csflow.engine.model import FlowTestFile
-from csflow.engine.plan import FlowPlan
+from csflow.engine.plan import FlowPlan, FlowStep
 from csflow.engine.source import Source
+from csflow.engine.suggest import did_you_mean
 
 
 def step_labels(plan: FlowPlan, prefix: str = "", seen: frozenset[str] = frozenset()) -> set[str]:
@@ -22,8 +22,10 @@ def step_labels(plan: FlowPlan, prefix: str = "", seen: frozenset[str] = frozens
     for step in plan.steps:
         if step.id:
             out.add(prefix + step.id)
+        if not isinstance(step, FlowStep) or step.subplan is None:
+            continue
         sub = step.subplan
-        if sub is not None and sub.name not in seen:  # a recursive flow: list its ids once
+        if sub.name not in seen:  # a recursive flow: list its ids once
             out |= step_labels(sub, f"{prefix}{step.id or sub.name}.", seen | {plan.name})
     return out
 
