@@ -25,7 +25,7 @@ from csflow.engine.compiled import (
     combine,
 )
 from csflow.engine.errors import ExpressionSyntaxError
-from csflow.engine.filters import date_filter, money, normalize_phone
+from csflow.engine.filters import date_filter, is_outage, money, normalize_phone
 from csflow.engine.sandbox import CappedSandbox
 
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
@@ -40,6 +40,7 @@ class Expressions:
     def __init__(self) -> None:
         env = CappedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
         env.filters.update(normalize_phone=normalize_phone, date=date_filter, money=money)
+        env.tests["outage"] = is_outage
         self.env = env
         # Names an expression may use without defining them.
         self.builtin_names = frozenset(env.globals) | {"steps", "now", "true", "false", "none"}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jmespath
+import jmespath.functions
 from jmespath.exceptions import IncompleteExpressionError, JMESPathError, LexerError, ParseError
 from lxml import etree
 
@@ -16,6 +17,36 @@ from csflow.engine.errors import ExpressionSyntaxError, StepError
 from csflow.engine.model import FieldSpec
 
 Getter = Callable[[Any, Any], Any]
+
+
+class _MissingListIsEmpty(jmespath.functions.Functions):
+    """JMESPath's functions, with a missing list (null) counted as an empty one.
+
+    APIs leave a list out when it has nothing in it (an order with no ``lines``):
+    ``length(lines[?shipped])`` is then 0, not an error a flow would read as an outage. A null
+    where a function takes only lists or objects becomes ``[]`` or ``{}``; nothing else changes.
+    """
+
+    def call_function(self, function_name: str, resolved_args: list[Any]) -> Any:
+        spec = self.FUNCTION_TABLE.get(function_name)
+        if spec is not None:
+            signature = spec["signature"]
+            resolved_args = [
+                _empty_for(arg, signature[i]["types"]) if i < len(signature) else arg
+                for i, arg in enumerate(resolved_args)
+            ]
+        return super().call_function(function_name, resolved_args)
+
+
+def _empty_for(arg: Any, types: list[str] | None) -> Any:
+    if arg is not None or not types or "null" in types or "any" in types:
+        return arg
+    if any(t.startswith("array") for t in types):
+        return []
+    return {} if "object" in types else arg
+
+
+_OPTIONS = jmespath.Options(custom_functions=_MissingListIsEmpty())
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -98,7 +129,7 @@ def _path_getter(path: str) -> Getter:
         if isinstance(data, etree._Element):
             raise StepError("extract", f"{path!r} is JMESPath, but the body is XML: use 'xpath'")
         try:
-            return compiled.search(data)
+            return compiled.search(data, options=_OPTIONS)
         except JMESPathError as exc:
             raise StepError("extract", f"JMESPath {path!r}: {exc}") from None
 

@@ -47,3 +47,23 @@ def money(value: Any, currency: str | None = None) -> str:
     if symbol:
         return f"{'-' if amount < 0 else ''}{symbol}{abs(amount):,.2f}"
     return f"{amount:,.2f} {code}".strip()
+
+
+# Kinds that mean the API did not answer (as opposed to answering something csflow could not use).
+_NO_ANSWER = frozenset({"connect", "timeout", "deadline"})
+
+
+def is_outage(error: Any) -> bool:
+    """``steps.find.error is outage``: the API did not answer, or answered 5xx or 429.
+
+    A failed sub-flow counts by the error that failed it (its ``cause``), so a reply can tell
+    "our order system is down" from "something went wrong on our side" (a mapping error, a
+    bad answer), which must never be told to a customer as an outage.
+    """
+    if not isinstance(error, dict):
+        return False
+    kind = error.get("cause") or error.get("kind")
+    status = error.get("cause_status") if error.get("cause") else error.get("status")
+    if kind in _NO_ANSWER:
+        return True
+    return kind == "http_status" and isinstance(status, int) and (status >= 500 or status == 429)

@@ -243,8 +243,14 @@ async def _subflow(run: RunState, step: FlowStep, scope: dict[str, Any], prefix:
     except _Failed as failed:
         if failed.error.kind in _FINAL:
             raise failed.error from None
+        inner = failed.error
+        # The first error that failed it, through any depth of sub-flows: `is outage` reads it.
+        nested = inner.kind == "flow_failed" and "cause" in inner.details
+        cause = inner.details["cause"] if nested else inner.kind
+        status = inner.details.get("cause_status") if nested else inner.status
+        details: dict[str, object] = {"cause": cause}
+        if status is not None:
+            details["cause_status"] = status
         raise StepError(
-            "flow_failed",
-            f"sub-flow '{sub.name}' failed: {failed.error.message}",
-            details={"cause": failed.error.kind},
+            "flow_failed", f"sub-flow '{sub.name}' failed: {inner.message}", details=details
         ) from None

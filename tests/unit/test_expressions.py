@@ -299,3 +299,28 @@ def test_a_path_value_is_one_encoded_segment(x: Expressions, value: Any, segment
 
 def test_a_path_without_values_is_left_as_written(x: Expressions) -> None:
     assert x.path("/orders/recent")({}) == "/orders/recent"
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        ({"kind": "timeout"}, True),
+        ({"kind": "connect"}, True),
+        ({"kind": "deadline"}, True),
+        ({"kind": "http_status", "status": 503}, True),
+        ({"kind": "http_status", "status": 429}, True),
+        ({"kind": "http_status", "status": 404}, False),
+        ({"kind": "auth", "status": 401}, False),
+        ({"kind": "extract"}, False),
+        ({"kind": "parse"}, False),
+        ({"kind": "flow_failed", "cause": "timeout"}, True),
+        ({"kind": "flow_failed", "cause": "http_status", "cause_status": 502}, True),
+        ({"kind": "flow_failed", "cause": "extract"}, False),
+        ({"kind": "flow_failed"}, False),  # a `fail:` step said why
+        (None, False),
+    ],
+)
+def test_outage_tells_an_api_that_did_not_answer_from_our_own_mistakes(
+    x: Expressions, error: object, outage: bool
+) -> None:
+    assert x.expression("error is outage")({"error": error}) is outage

@@ -264,3 +264,25 @@ def test_jmespath_over_an_xml_tree_is_an_extract_error(tree: Any) -> None:
     with pytest.raises(StepError) as info:
         get("a.b[0]", data=tree)
     assert info.value.kind == "extract"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("length(lines[?shipped_quantity != null && shipped_quantity < quantity])", 0),
+        ("max_by(shipments, &shipped_at)", None),
+        ("sort_by(shipments, &shipped_at)", None),  # an empty list is "nothing found"
+        ("sum(lines[].price)", 0),
+        ("join(', ', lines[].name)", ""),
+        ("keys(address)", None),
+    ],
+)
+def test_a_missing_list_counts_as_empty_in_functions(path: str, expected: object) -> None:
+    # An order with no `lines`, `shipments` or `address`: APIs leave empty lists out.
+    field = compile_field("x", path, {})
+    assert field.apply({"number": "ORD-1"}, None) == expected
+
+
+def test_a_present_list_is_still_counted() -> None:
+    field = compile_field("x", "length(lines[?shipped])", {})
+    assert field.apply({"lines": [{"shipped": True}, {"shipped": False}]}, None) == 1
