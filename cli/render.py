@@ -15,10 +15,26 @@ from csflow.engine.coerce import to_json
 from csflow.engine.plan import FAIL, FlowPlan
 
 
-def show_run(console: Console, result: RunResult, *, title: str | None = None) -> None:
-    status = (
-        Text("completed", style="bold green") if result.ok else Text("failed", style="bold red")
-    )
+def stdout_console() -> Console:
+    """The console for a command's output. Off a terminal (a pipe, a file, a CI log) no line
+    is wrapped, so a URL or an error is never broken mid-token; rules and tables keep the
+    width (COLUMNS, else 80)."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.soft_wrap = True
+    return console
+
+
+def show_run(
+    console: Console, result: RunResult, *, title: str | None = None, expected: bool = False
+) -> None:
+    """A run at a glance; ``expected``: its failure was the point (the demo's outage case)."""
+    if result.ok:
+        status = Text("completed", style="bold green")
+    elif expected:
+        status = Text("failed, as expected", style="bold yellow")
+    else:
+        status = Text("failed", style="bold red")
     head = Text.assemble(
         (title or result.flow, "bold"), "  ", status, f"  {result.duration_ms:.1f} ms"
     )
