@@ -15,13 +15,21 @@ from csflow.engine.coerce import to_json
 from csflow.engine.plan import FAIL, FlowPlan
 
 
-def stdout_console() -> Console:
-    """The console for a command's output. Off a terminal (a pipe, a file, a CI log) no line
-    is wrapped, so a URL or an error is never broken mid-token; rules and tables keep the
-    width (COLUMNS, else 80)."""
+UNBOUNDED = 100_000  # columns: a table as wide as its longest row
+
+
+def stdout_console(*, wide_tables: bool = False) -> Console:
+    """The console for a command's output.
+
+    Off a terminal (a pipe, a file, a CI log) no line is wrapped, so a URL or an error is
+    never broken mid-token. Rules and tables keep the width (COLUMNS, else 80), unless
+    ``wide_tables``: then a table is as wide as its rows, for tables of long messages.
+    """
     console = Console(highlight=False)
     if not console.is_terminal:
         console.soft_wrap = True
+        if wide_tables:
+            console.width = UNBOUNDED
     return console
 
 
