@@ -97,10 +97,8 @@ def output_file(ctx: click.Context, param: click.Parameter, value: Path | None) 
     if value is None:
         return None
     folder = value.parent
-    problem = None
-    if value.is_dir():
-        problem = f"'{value}' is a folder"
-    elif not folder.is_dir():
+    problem = None  # a folder given as the file is refused by click.Path(dir_okay=False)
+    if not folder.is_dir():
         problem = f"the folder '{folder}' does not exist"
     elif not os.access(value if value.exists() else folder, os.W_OK):
         problem = f"'{value}' cannot be written"

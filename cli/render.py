@@ -14,8 +14,15 @@ from csflow.engine import RunResult
 from csflow.engine.coerce import to_json
 from csflow.engine.plan import FAIL, FlowPlan
 
-
 UNBOUNDED = 100_000  # columns: a table as wide as its longest row
+
+
+class OutputConsole(Console):
+    """rich's Console, but a reader that has gone (``| head``) is the command's to handle:
+    rich's own answer is ``SystemExit(1)``, which would turn a completed run into "failed"."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
 
 
 def stdout_console(*, wide_tables: bool = False) -> Console:
@@ -25,7 +32,7 @@ def stdout_console(*, wide_tables: bool = False) -> Console:
     never broken mid-token. Rules and tables keep the width (COLUMNS, else 80), unless
     ``wide_tables``: then a table is as wide as its rows, for tables of long messages.
     """
-    console = Console(highlight=False)
+    console = OutputConsole(highlight=False)
     if not console.is_terminal:
         console.soft_wrap = True
         if wide_tables:
