@@ -31,15 +31,22 @@ def _has_project_files(folder: Path) -> bool:
     return any((folder / name).is_file() for name in PROJECT_FILES)
 
 
+def nested_project(folder: Path) -> Path | None:
+    """``folder/flows`` when that is the project and ``folder`` is not (the repository root)."""
+    inner = folder / "flows"
+    if not _has_project_files(folder) and (_has_project_files(inner) or _has_flows(inner)):
+        return inner
+    return None
+
+
 def project_problem(folder: Path) -> str | None:
     """Why ``folder`` is not a csflow project, or None when it is one."""
     if not folder.exists():
         return f"'{folder}' does not exist"
     if not folder.is_dir():
         return f"'{folder}' is not a folder"
-    inner = folder / "flows"
-    if not _has_project_files(folder) and (_has_project_files(inner) or _has_flows(inner)):
-        # The repository root, or any folder holding a project in flows/: point at it.
+    inner = nested_project(folder)
+    if inner is not None:
         return f"'{folder}' is not a csflow project, but '{inner}' is: try --project {inner}"
     if not (_has_flows(folder) or _has_project_files(folder)):
         return (

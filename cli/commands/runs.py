@@ -18,7 +18,7 @@ from rich.text import Text
 
 from csflow.cli.guard import exit_after_output
 from csflow.cli.main import EXIT_OK, cli, guarded, store_option
-from csflow.cli.options import project_folder_option, project_problem
+from csflow.cli.options import nested_project, project_folder_option, project_problem
 from csflow.cli.render import stdout_console
 from csflow.engine.coerce import to_json
 from csflow.engine.store import RunRecord, RunStore, StoreError, open_store, store_path
@@ -29,10 +29,11 @@ STYLE = {"completed": "green", "failed": "red", "in_flight": "yellow"}
 def _store(project_dir: Path, store: Path | None) -> RunStore | None:
     """The store to read, or None when no run was recorded there yet."""
     path = Path(store or store_path(project_dir))
-    if store is None and not path.exists():
+    if store is None and not path.exists() and nested_project(project_dir) is not None:
+        # A forgotten -p at the repository root: the runs are in flows/.csflow. Any other
+        # folder with no store has simply recorded no runs, project or not (yet).
         problem = project_problem(project_dir)
-        if problem:  # the history of a folder that is no project: a forgotten -p
-            raise click.BadParameter(problem, param_hint="'--project' / '-p'")
+        raise click.BadParameter(str(problem), param_hint="'--project' / '-p'")
     try:
         return open_store(path, create=False)
     except StoreError:
