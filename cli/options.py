@@ -90,13 +90,18 @@ store_option = click.option(
 
 
 def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    """A click callback: ``500ms``, ``3s``, ``2m`` or a number of seconds."""
+    """A click callback: ``500ms``, ``3s``, ``2m`` or a number of seconds, more than 0."""
     if value is None:
         return None
     try:
-        return float(parse_duration(value))
+        seconds = float(parse_duration(value))
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    if seconds <= 0:  # a run with no time at all fails at its first step: say so here
+        raise click.BadParameter(
+            f"'{value}' leaves no time: give more than 0", ctx=ctx, param=param
+        )
+    return seconds
 
 
 def output_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:

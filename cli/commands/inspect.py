@@ -72,6 +72,11 @@ def inspect(
                 f"'{connection}' is a REST connection: say which answer to list, "
                 "with --get PATH (--get /orders?email=...)"
             )
+        if not get_path.startswith("/"):  # else it is glued to the base URL: "shoporders"
+            raise click.BadParameter(
+                f"'{get_path}' is not a path: start it with / (--get /{get_path})",
+                param_hint="'--get'",
+            )
         query = parse_inputs(pairs, None, option="--query")
         response = _get(project, connection, get_path, query)
         with exit_after_output(EXIT_OK if response.status_code < 400 else EXIT_FAILED):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +10,8 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from csflow.cli.guard import exit_after_output
-from csflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli, guarded, project_option
+from csflow.cli.guard import exit_after_output, usage_error
+from csflow.cli.main import EXIT_FAILED, EXIT_OK, cli, guarded, project_option
 from csflow.cli.render import stdout_console
 from csflow.engine import ProjectError
 
@@ -37,8 +36,7 @@ def test_command(project_dir: Path, keyword: str | None) -> None:
         raise ProjectError(problems)
     console = stdout_console()
     if not files:
-        click.echo(f"no flow tests in {project_dir / 'tests' / 'flows'}", err=True)
-        sys.exit(EXIT_USAGE)
+        raise usage_error(f"no flow tests in {project_dir / 'tests' / 'flows'}")
 
     async def run_all() -> list[tuple[CaseOutcome, str]]:
         """Each case's outcome, with the place of the case (``FILE:LINE``)."""

@@ -79,6 +79,8 @@ def test_a_taken_port_is_one_line_for_demo_merchant_as_for_serve(taken_port: int
         (("run", "wismo", "-p", "flows", "--inputs-json", "{"), "run", "not valid JSON"),
         (("run", "wsimo", "-p", "flows"), "run", "unknown flow 'wsimo' (did you mean 'wismo'?)"),
         (("run", "wismo", "-p", "flows", "--deadline", "soon"), "run", "'--deadline'"),
+        (("run", "wismo", "-p", "flows", "--deadline", "0"), "run", "leaves no time"),
+        (("inspect", "shop", "-p", "flows", "--get", "orders"), "inspect", "start it with /"),
         (("inspect", "shop", "-p", "flows", "--get", "/o", "-q", "x"), "inspect", "'--query'"),
         (("demo", "--json", "--serve"), "demo", "do not go together"),
     ],
