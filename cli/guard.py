@@ -50,7 +50,8 @@ def guarded(func: F) -> F:
         except UsageError as exc:
             raise usage_error(str(exc)) from None
         except StepError as exc:  # a call that failed outside csflow: "failed", as a run
-            click.echo(f"Error: {exc.kind}: {exc}", err=True)
+            # .message, not str(exc): the connection redacts .message after the raise
+            click.echo(f"Error: {exc.kind}: {exc.message}", err=True)
             sys.exit(EXIT_FAILED)
         except CsflowError as exc:
             raise CsflowClickError(str(exc)) from None

@@ -1,7 +1,8 @@
 """``csflow``: run, validate, graph, demo and demo-merchant (§8).
 
 Exit codes: 0 the run completed (or the project is valid), 1 the run failed, 2 a usage or
-project error. A broken project prints ``PATH:LINE:COL: message`` lines, never a traceback.
+project error, 3 a bug of ours (``cli/guard.py``). A broken project prints
+``PATH:LINE:COL: message`` lines, never a traceback.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def show(
 ) -> None:
     """Show one run's whole trace: inputs, outputs, reply, error and every step.
 
-    ``-p`` and ``--store`` may come before ``show`` (``csflow runs -p DIR show ID``) or after.
+    -p and --store may come before show (csflow runs -p DIR show ID) or after it.
     """
     given = ctx.obj or {}
     project_dir = project_dir or given.get("project_dir") or Path(".")
