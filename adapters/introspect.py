@@ -11,28 +11,34 @@ import graphql
 
 
 def describe(project: Any, name: str) -> list[str]:
+    """What a SOAP or GraphQL connection offers, as lines; InspectError when it cannot be read."""
     model = project.connection_models[name]
     if model.type == "soap":
-        return soap_operations(model.wsdl, project.root)
+        return soap_operations(model, project.root)
     return graphql_fields(_graphql_schema(project, name, model))
+
+
+class InspectError(Exception):
+    """The WSDL or the schema could not be read: unreachable, refused, or not usable."""
 
 
 # -- SOAP ------------------------------------------------------------------------------------
 
 
-def soap_operations(wsdl: str, root: Path) -> list[str]:
-    """Each operation with its input and output fields, from a WSDL file of the project."""
-    import zeep
-    from zeep.settings import Settings
+def soap_operations(model: Any, root: Path) -> list[str]:
+    """Each operation with its input and output fields, from the connection's WSDL.
 
-    if "://" in wsdl:
-        raise ValueError("inspect reads a WSDL from the project folder; save the URL's WSDL there")
-    path = Path(wsdl) if Path(wsdl).is_absolute() else root / wsdl
-    client = zeep.Client(
-        str(path), settings=Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    )
+    The WSDL is read the way ``run`` and ``validate`` read it (``wsdl_for``): a project file,
+    or a URL fetched with the connection's own auth, with no other fetch allowed.
+    """
+    from csflow.adapters.wsdl import WsdlError, wsdl_for
+
+    try:
+        wsdl = wsdl_for(model, root)
+    except WsdlError as exc:
+        raise InspectError(str(exc)) from None
     lines: list[str] = []
-    for service in client.wsdl.services.values():
+    for service in wsdl.document.services.values():
         for port in service.ports.values():
             lines.append(f"{service.name} / {port.name}")
             for op_name, op in sorted(port.binding._operations.items()):
@@ -54,7 +60,10 @@ def _graphql_schema(project: Any, name: str, model: Any) -> graphql.GraphQLSchem
             if Path(model.schema_).is_absolute()
             else project.root / model.schema_
         )
-        return graphql.build_schema(path.read_text(encoding="utf-8"))
+        try:
+            return graphql.build_schema(path.read_text(encoding="utf-8"))
+        except (OSError, graphql.GraphQLError) as exc:  # validate reports it too, with its place
+            raise InspectError(f"the schema '{model.schema_}' cannot be read: {exc}") from None
 
     async def introspect() -> Any:
         try:
@@ -63,13 +72,18 @@ def _graphql_schema(project: Any, name: str, model: Any) -> graphql.GraphQLSchem
             response = await conn.send(
                 "POST", "", content=body, headers={"Content-Type": "application/json"}, write=False
             )
-            return json.loads(response.content)
         finally:
             await project.aclose()
+        if response.status_code >= 400:
+            raise InspectError(f"the introspection query was answered {response.status_code}")
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise InspectError("the introspection query was not answered with JSON") from None
 
     answer = asyncio.run(introspect())
-    if not isinstance(answer, dict) or "data" not in answer:
-        raise ValueError(f"the introspection query was refused: {str(answer)[:200]}")
+    if not isinstance(answer, dict) or not isinstance(answer.get("data"), dict):
+        raise InspectError(f"the introspection query was refused: {str(answer)[:200]}")
     return graphql.build_client_schema(answer["data"])
 
 

@@ -6,17 +6,20 @@ and GraphQL. The intents change Demo Shop's data, so each uses a customer no oth
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx
 from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from csflow.cli.render import show_run
+from csflow.cli.render import show_run, stdout_console
 
 
 @dataclass(frozen=True)
@@ -142,10 +145,11 @@ def shipped_project() -> Path:
 
 
 def run_demo(project_dir: Path | None, *, as_json: bool = False) -> int:
+    """Run every conversation; 0 when each behaved as it should (the outage case fails)."""
+    from csflow import Project
     from csflow.demo.server import DemoShop
-    from csflow.engine import Project
 
-    console = Console(highlight=False)
+    console = stdout_console()
     with DemoShop() as shop:
         os.environ.update(shop.env())
         project = Project.load(project_dir or shipped_project())
@@ -169,8 +173,35 @@ def _inputs(conv: Conversation) -> dict[str, Any]:
     return {k: days.get(v, v) if isinstance(v, str) else v for k, v in conv.inputs.items()}
 
 
+@dataclass
+class Tally:
+    """How the conversations went, for the closing line."""
+
+    completed: int = 0
+    failed_as_expected: int = 0
+    surprises: int = 0  # a run that failed, or an outage that did not make it fail
+
+    def add(self, conv: Conversation, ok: bool) -> None:
+        if ok and not conv.outage:
+            self.completed += 1
+        elif not ok and conv.outage:
+            self.failed_as_expected += 1
+        else:
+            self.surprises += 1
+
+    def line(self, seconds: float) -> str:
+        total = self.completed + self.failed_as_expected + self.surprises
+        text = (
+            f"{total} conversations: {self.completed} completed, "
+            f"{self.failed_as_expected} failed as expected"
+        )
+        if self.surprises:
+            text += f", {self.surprises} did not behave as expected"
+        return f"{text} · {seconds:.1f} s"
+
+
 async def _conversations(project: Any, shop: Any, console: Console, as_json: bool) -> int:
-    failures = 0
+    tally, started = Tally(), time.monotonic()
     admin = httpx.AsyncClient(
         base_url=shop.base_url, headers={"Authorization": f"Bearer {shop.token}"}
     )
@@ -183,10 +214,11 @@ async def _conversations(project: Any, shop: Any, console: Console, as_json: boo
             finally:
                 if conv.outage:
                     await admin.post("/_admin/outage", json={"on": False})
-            expected_ok = not conv.outage
-            failures += result.ok != expected_ok
-            if as_json:
-                console.print_json(result.to_json())
+            tally.add(conv, result.ok)
+            if as_json:  # JSON lines: one conversation each, named by its case
+                expected = "failed" if conv.outage else "completed"
+                line = {"case": conv.case, "expected": expected, **json.loads(result.to_json())}
+                click.echo(json.dumps(line, ensure_ascii=False))
                 continue
             console.print(Rule(f"{conv.flow} · {conv.case}", style="dim"))
             shown = ", ".join(f"{k}={v}" for k, v in _inputs(conv).items())
@@ -195,8 +227,14 @@ async def _conversations(project: Any, shop: Any, console: Console, as_json: boo
                     ("customer  ", "dim"), (conv.question, "bold"), (f"   ({shown})", "dim")
                 )
             )
-            show_run(console, result, title=f"{conv.flow}")
+            show_run(console, result, title=conv.flow, expected=conv.outage)
     finally:
         await admin.aclose()
         await project.aclose()
-    return 0 if failures == 0 else 1
+    if not as_json:
+        console.print(Rule(style="dim"))
+        ok = not tally.surprises
+        console.print(
+            Text(tally.line(time.monotonic() - started), style="bold green" if ok else "bold red")
+        )
+    return 0 if not tally.surprises else 1

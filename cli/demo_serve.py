@@ -28,10 +28,11 @@ COFFIELD_TENANT = 42
 
 def serve_demo(project_dir: Path | None) -> int:
     """Start Demo Shop and the channels server, print a curl per channel, serve until Ctrl+C."""
+    from csflow.adapters.listen import listen_socket
     from csflow.cli.demo import shipped_project
     from csflow.demo.server import DemoShop
     from csflow.serve.app import create_app
-    from csflow.serve.server import bind, serve
+    from csflow.serve.server import serve
 
     project = project_dir or shipped_project()
     console = Console(highlight=False)
@@ -40,9 +41,9 @@ def serve_demo(project_dir: Path | None) -> int:
         os.environ.update(DEMO_KEYS)
         app = create_app(project, os.environ)
         try:
-            sock = bind("127.0.0.1", DEMO_PORT)
+            sock = listen_socket("127.0.0.1", DEMO_PORT)
         except OSError:
-            sock = bind("127.0.0.1", 0)  # 8080 is taken: any free port will do for a demo
+            sock = listen_socket("127.0.0.1", 0)  # 8080 is taken: any free port will do for a demo
         channels = _raw_channels(project)
 
         def started(url: str) -> None:

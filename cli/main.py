@@ -1,94 +1,49 @@
 """``csflow``: run, validate, graph, demo and demo-merchant (§8).
 
 Exit codes: 0 the run completed (or the project is valid), 1 the run failed, 2 a usage or
-project error. A broken project prints ``PATH:LINE:COL: message`` lines, never a traceback.
+project error, 3 a bug of ours (``cli/guard.py``). A broken project prints
+``PATH:LINE:COL: message`` lines, never a traceback.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
-import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
-from csflow.cli.render import show_run
-from csflow.engine import CsflowError, ProjectError, UsageError
+from csflow.cli.guard import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_after_output,
+    guarded,
+    usage_error,
+)
+from csflow.cli.options import (
+    duration,
+    output_file,
+    project_folder_option,
+    project_option,
+    store_option,
+)
+from csflow.cli.render import show_run, stdout_console
 from csflow.engine.graph import mermaid
-from csflow.engine.model import parse_duration
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-project_option = click.option(
-    "--project",
-    "-p",
-    "project_dir",
-    default=".",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The project folder.",
-)
-
-
-store_option = click.option(
-    "--store",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="CSFLOW_STORE",
-    default=None,
-    help="The run store (SQLite). Default: PROJECT/.csflow/runs.sqlite3, or $CSFLOW_STORE.",
-)
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(parse_duration(value))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Project and usage errors become messages and exit 2; nothing prints a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        err = Console(stderr=True, highlight=False)
-        try:
-            return func(*args, **kwargs)
-        except ProjectError as exc:
-            for problem in exc.problems:
-                click.echo(
-                    str(problem), err=True
-                )  # one line each, never wrapped: editors parse them
-            err.print(exc.summary, style="red")
-            sys.exit(EXIT_USAGE)
-        except UsageError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
-        except CsflowError as exc:
-            err.print(f"error: {exc}", markup=False, style="red")
-            sys.exit(EXIT_FAILED)
-        except KeyboardInterrupt:
-            sys.exit(130)
-        except (
-            Exception
-        ) as exc:  # a bug of ours: say so in one line, keep the trace for CSFLOW_DEBUG
-            if os.environ.get("CSFLOW_DEBUG"):
-                raise
-            click.echo(
-                f"internal error: {type(exc).__name__}: {exc} (set CSFLOW_DEBUG=1 for the trace)",
-                err=True,
-            )
-            sys.exit(3)
-
-    return wrapper
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "cli",
+    "guarded",
+    "main",
+    "parse_inputs",
+    "project_option",
+    "store_option",
+]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,26 +52,25 @@ def cli() -> None:
     """csflow: customer-service flows over a merchant's REST, SOAP and GraphQL APIs."""
 
 
-def _load(project_dir: Path) -> Any:
-    from csflow.engine import Project
-
-    return Project.load(project_dir)
-
-
-def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, Any]:
+def parse_inputs(
+    pairs: tuple[str, ...], inputs_json: str | None, *, option: str = "--input"
+) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs (and a JSON object) as a dict; a malformed one is a usage error."""
     inputs: dict[str, Any] = {}
     if inputs_json:
         try:
             loaded = json.loads(inputs_json)
         except ValueError as exc:
-            raise UsageError(f"--inputs-json is not valid JSON: {exc}") from None
+            raise click.BadParameter(
+                f"not valid JSON: {exc}", param_hint="'--inputs-json'"
+            ) from None
         if not isinstance(loaded, dict):
-            raise UsageError("--inputs-json must be a JSON object")
+            raise click.BadParameter("must be a JSON object", param_hint="'--inputs-json'")
         inputs.update(loaded)
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--input takes KEY=VALUE, got {pair!r}")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"takes KEY=VALUE, got {pair!r}", param_hint=f"'{option}'")
         inputs[key.strip()] = value
     return inputs
 
@@ -133,7 +87,7 @@ def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, A
     "--deadline",
     default="8s",
     show_default=True,
-    callback=_duration,
+    callback=duration,
     help="The run's overall deadline.",
 )
 @store_option
@@ -144,6 +98,7 @@ def parse_inputs(pairs: tuple[str, ...], inputs_json: str | None) -> dict[str, A
     "--record",
     "record_to",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=output_file,  # checked before the run makes its writes, not after
     help="Write the run as a flow test case (answers as mocks, secrets and PII scrubbed).",
 )
 @guarded
@@ -159,7 +114,7 @@ def run(
     record_to: Path | None,
 ) -> None:
     """Run FLOW once and show its reply, outputs and steps; the run is recorded (csflow runs)."""
-    from csflow.engine import Project
+    from csflow import Project
 
     inputs = parse_inputs(pairs, inputs_json)
     # A dry run changes nothing, so it leaves no history either.
@@ -170,10 +125,14 @@ def run(
 
         recorder = Recorder(project)
         recorder.install()
-    try:
-        result = project.run_sync(flow, inputs, deadline=deadline, dry_run=dry_run)
-    finally:
-        project.close_store()
+
+    async def once() -> Any:
+        try:
+            return await project.run(flow, inputs, deadline=deadline, dry_run=dry_run)
+        finally:
+            await project.aclose()
+
+    result = asyncio.run(once())
     if recorder is not None and record_to is not None:
         from csflow.flowtest.record import dump_case
 
@@ -181,11 +140,11 @@ def run(
         click.echo(
             f"recorded {len(recorder.calls)} call(s) as a test case in {record_to}", err=True
         )
-    if as_json:
-        click.echo(result.to_json())
-    else:
-        show_run(Console(highlight=False), result)
-    sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
+    with exit_after_output(EXIT_OK if result.ok else EXIT_FAILED):
+        if as_json:
+            click.echo(result.to_json())
+        else:
+            show_run(stdout_console(), result)
 
 
 @cli.command()
@@ -193,11 +152,14 @@ def run(
 @guarded
 def validate(project_dir: Path) -> None:
     """Check every flow, connection, channel and flow test of the project; list every problem."""
+    import os
+
+    from csflow import Project, ProjectError
     from csflow.flowtest import load_test_files
     from csflow.serve import load_channels
 
     try:
-        project = _load(project_dir)
+        project = Project.load(project_dir)
     except ProjectError as exc:
         _, more = load_channels(project_dir, os.environ)  # one pass: channel problems too
         raise ProjectError([*exc.problems, *more]) from None
@@ -210,15 +172,16 @@ def validate(project_dir: Path) -> None:
     n, c = len(project.flows), len(project.connection_models)
     t = sum(len(tf.model.cases) for tf in tests)
     ch = len(channels.endpoints)
-    click.echo(
-        f"{project_dir}: ok — {n} flow{'s' * (n != 1)}, {c} connection{'s' * (c != 1)}, "
-        f"{ch} channel{'s' * (ch != 1)}, {t} test case{'s' * (t != 1)}"
-    )
     if channels.demo_keys:
         click.echo(
             f"note: demo keys from channels.yaml for {', '.join(channels.demo_keys)} (not set); "
             "csflow serve refuses them unless given --demo-keys",
             err=True,
+        )
+    with exit_after_output(EXIT_OK):
+        click.echo(
+            f"{project_dir}: ok — {n} flow{'s' * (n != 1)}, {c} connection{'s' * (c != 1)}, "
+            f"{ch} channel{'s' * (ch != 1)}, {t} test case{'s' * (t != 1)}"
         )
 
 
@@ -228,42 +191,47 @@ def validate(project_dir: Path) -> None:
 @guarded
 def graph(flow: str, project_dir: Path) -> None:
     """Print FLOW as a Mermaid flowchart."""
-    project = _load(project_dir)
-    click.echo(mermaid(project.flow(flow)), nl=False)
+    from csflow import Project
+
+    project = Project.load(project_dir)
+    with exit_after_output(EXIT_OK):
+        click.echo(mermaid(project.flow(flow)), nl=False)
 
 
 @cli.command()
-@click.option(
-    "--project",
-    "-p",
-    "project_dir",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The project to run (default: the shipped flows).",
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per conversation.")
+@project_folder_option(default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per conversation.")
 @click.option("--serve", is_flag=True, help="Also serve the channels, and print a curl for each.")
 @guarded
 def demo(project_dir: Path | None, as_json: bool, serve: bool) -> None:
-    """Start Demo Shop on loopback and run WISMO for one customer per case."""
+    """Start Demo Shop on loopback and run one conversation per case (default: the shipped
+    flows)."""
     if serve:
+        if as_json:
+            raise usage_error("--json and --serve do not go together")
         from csflow.cli.demo_serve import serve_demo  # the channels server: `csflow serve`
 
         sys.exit(serve_demo(project_dir))
     from csflow.cli.demo import run_demo
 
-    sys.exit(run_demo(project_dir, as_json=as_json))
+    code = run_demo(project_dir, as_json=as_json)
+    with exit_after_output(code):
+        pass
 
 
 @cli.command("demo-merchant")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@guarded
 def demo_merchant(host: str, port: int) -> None:
     """Serve Demo Shop (REST, SOAP ERP, GraphQL subscriptions) until interrupted."""
+    from csflow.adapters.listen import ListenError
     from csflow.demo.server import serve
 
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         serve(host=host, port=port)
+    except ListenError as exc:  # the port is taken, or the address is not ours
+        raise usage_error(str(exc)) from None
 
 
 def _load_command_modules() -> None:

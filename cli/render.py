@@ -13,11 +13,42 @@ from rich.text import Text
 from csflow.engine import RunResult
 from csflow.engine.coerce import to_json
 
+UNBOUNDED = 100_000  # columns: a table as wide as its longest row
 
-def show_run(console: Console, result: RunResult, *, title: str | None = None) -> None:
-    status = (
-        Text("completed", style="bold green") if result.ok else Text("failed", style="bold red")
-    )
+
+class OutputConsole(Console):
+    """rich's Console, but a reader that has gone (``| head``) is the command's to handle:
+    rich's own answer is ``SystemExit(1)``, which would turn a completed run into "failed"."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+def stdout_console(*, wide_tables: bool = False) -> Console:
+    """The console for a command's output.
+
+    Off a terminal (a pipe, a file, a CI log) no line is wrapped, so a URL or an error is
+    never broken mid-token. Rules and tables keep the width (COLUMNS, else 80), unless
+    ``wide_tables``: then a table is as wide as its rows, for tables of long messages.
+    """
+    console = OutputConsole(highlight=False)
+    if not console.is_terminal:
+        console.soft_wrap = True
+        if wide_tables:
+            console.width = UNBOUNDED
+    return console
+
+
+def show_run(
+    console: Console, result: RunResult, *, title: str | None = None, expected: bool = False
+) -> None:
+    """A run at a glance; ``expected``: its failure was the point (the demo's outage case)."""
+    if result.ok:
+        status = Text("completed", style="bold green")
+    elif expected:
+        status = Text("failed, as expected", style="bold yellow")
+    else:
+        status = Text("failed", style="bold red")
     head = Text.assemble(
         (title or result.flow, "bold"), "  ", status, f"  {result.duration_ms:.1f} ms"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from csflow.adapters.listen import ListenError
 from csflow.demo.server import DEFAULT_PORT, serve
 from csflow.demo.state import DemoConfig
 
@@ -19,7 +20,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--graphql-key", default=defaults.graphql_key)
     args = parser.parse_args(argv)
     config = DemoConfig(args.token, args.erp_user, args.erp_password, args.graphql_key)
-    serve(args.host, args.port, config)
+    try:
+        serve(args.host, args.port, config)
+    except ListenError as exc:  # a second Demo Shop on the same port: one line, exit 2
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from csflow.adapters.listen import ListenError, listen_socket
 from csflow.demo.app import create_app
 from csflow.demo.state import (
     DEFAULT_ERP_PASSWORD,
@@ -190,26 +191,22 @@ def banner(shop_base: str, config: DemoConfig) -> str:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A bound socket; uvicorn listens on it. A taken port is a plain RuntimeError here,
+    """A bound socket for a DemoShop in a thread: a taken port is a RuntimeError here,
     rather than uvicorn's sys.exit() from inside the server's thread."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise RuntimeError(f"the Demo Shop did not start on {host}:{port}: {e}") from e
-    return sock
+        return listen_socket(host, port)
+    except ListenError as e:
+        raise RuntimeError(f"the Demo Shop did not start: {e}") from e
 
 
 def serve(
     host: str = "127.0.0.1", port: int = DEFAULT_PORT, config: DemoConfig | None = None
 ) -> None:
-    """Serve until Ctrl+C / SIGTERM, in the calling (main) thread."""
+    """Serve until Ctrl+C / SIGTERM, in the calling (main) thread; ListenError when
+    ``host:port`` cannot be listened on."""
     config = config or DemoConfig()
+    sock = listen_socket(host, port)  # ListenError: the caller says so, in one line
     server = uvicorn.Server(_config(create_app(config), host, port))
-    sock = bind_socket(host, port)
     bound = sock.getsockname()[1]
 
     async def main() -> None:

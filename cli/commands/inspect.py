@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from csflow.cli.guard import EXIT_FAILED, EXIT_OK, exit_after_output, usage_error
 from csflow.cli.main import cli, guarded, parse_inputs, project_option
-from csflow.engine import UsageError
+from csflow.cli.render import stdout_console
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -48,8 +50,13 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 def inspect(
     connection: str, get_path: str | None, pairs: tuple[str, ...], project_dir: Path
 ) -> None:
-    """Show what CONNECTION offers: fields of a REST answer, SOAP operations, GraphQL fields."""
-    from csflow.engine import Project
+    """Show what CONNECTION offers: fields of a REST answer, SOAP operations, GraphQL fields.
+
+    Exit codes: 0 listed; 1 the API answered an error (a 404, say) or could not be reached;
+    2 a usage or project error.
+    """
+    from csflow import Project
+    from csflow.adapters.introspect import InspectError, describe
 
     project = Project.load(project_dir)
     model = project.connection_models.get(connection)
@@ -57,32 +64,56 @@ def inspect(
         from csflow.engine.suggest import did_you_mean
 
         hint = did_you_mean(connection, project.connection_models)
-        raise UsageError(f"unknown connection '{connection}'{hint}")
-    console = Console(highlight=False)
+        raise usage_error(f"unknown connection '{connection}'{hint}")
+    console = stdout_console()
     if model.type == "rest":
         if not get_path:
-            raise UsageError(
-                "a REST connection is inspected with --get PATH (say --get /orders?email=...)"
+            raise usage_error(
+                f"'{connection}' is a REST connection: say which answer to list, "
+                "with --get PATH (--get /orders?email=...)"
             )
-        _rest(console, project, connection, get_path, parse_inputs(pairs, None))
-    else:
-        from csflow.adapters.introspect import describe  # type: ignore[import-not-found]
-
-        for line in describe(project, connection):
+        if not get_path.startswith("/"):  # else it is glued to the base URL: "shoporders"
+            raise click.BadParameter(
+                f"'{get_path}' is not a path: start it with / (--get /{get_path})",
+                param_hint="'--get'",
+            )
+        query = parse_inputs(pairs, None, option="--query")
+        response = _get(project, connection, get_path, query)
+        with exit_after_output(EXIT_OK if response.status_code < 400 else EXIT_FAILED):
+            _rest(console, connection, get_path, response)
+    if get_path or pairs:  # a SOAP or GraphQL API lists what it offers without a request
+        given = "--get" if get_path else "--query"
+        raise usage_error(
+            f"{given} is for REST connections; '{connection}' is {model.type.upper()}, "
+            "whose operations are listed without it"
+        )
+    try:
+        lines = describe(project, connection)
+    except InspectError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    with exit_after_output(EXIT_OK):
+        for line in lines:
             console.print(line, markup=False)
 
 
-def _rest(console: Console, project: Any, name: str, path: str, query: dict[str, Any]) -> None:
+def _get(project: Any, name: str, path: str, query: dict[str, Any]) -> Any:
+    """One GET on the connection, with its auth; a failure to get any answer is a StepError."""
+
     async def fetch() -> Any:
         try:
-            conn = project.connections.get(name)
-            response = await conn.send("GET", path, params=query or None)
-            return response
+            return await project.connections.get(name).send("GET", path, params=query or None)
         finally:
             await project.aclose()
 
-    response = asyncio.run(fetch())
-    console.print(Text(f"GET {name}{path} → {response.status_code}", style="bold"))
+    return asyncio.run(fetch())
+
+
+def _rest(console: Console, name: str, path: str, response: Any) -> None:
+    status = response.status_code
+    console.print(
+        Text(f"GET {name}{path} → {status}", style="bold" if status < 400 else "bold red")
+    )
     try:
         body = json.loads(response.content)
     except ValueError:

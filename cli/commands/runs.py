@@ -8,7 +8,6 @@ a project that no longer loads can still be read.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,10 @@ from rich.table import Table
 from rich.text import Text
 
 from csflow.adapters.stores import open_store, store_path
-from csflow.cli.main import EXIT_OK, EXIT_USAGE, cli, guarded, project_option, store_option
+from csflow.cli.guard import exit_after_output
+from csflow.cli.main import EXIT_OK, cli, guarded, store_option
+from csflow.cli.options import nested_project, project_folder_option, project_problem
+from csflow.cli.render import stdout_console
 from csflow.engine.coerce import to_json
 from csflow.engine.errors import StoreError
 from csflow.engine.store import RunRecord, RunStore
@@ -27,13 +29,19 @@ STYLE = {"completed": "green", "failed": "red", "in_flight": "yellow"}
 
 
 def _store(project_dir: Path, store: Path | None) -> RunStore | None:
-    path = store or store_path(project_dir)
+    """The store to read, or None when no run was recorded there yet."""
+    path = Path(store or store_path(project_dir))
+    if store is None and not path.exists() and nested_project(project_dir) is not None:
+        # A forgotten -p at the repository root: the runs are in flows/.csflow. Any other
+        # folder with no store has simply recorded no runs, project or not (yet).
+        problem = project_problem(project_dir)
+        raise click.BadParameter(str(problem), param_hint="'--project' / '-p'")
     try:
         return open_store(path, create=False)
-    except StoreError as exc:
-        if not Path(path).exists():
+    except StoreError:
+        if not path.exists():
             return None
-        raise exc
+        raise
 
 
 def _reason(error: dict[str, Any] | None) -> str:
@@ -52,7 +60,7 @@ def _ms(value: float | None) -> str:
 
 
 @cli.group(invoke_without_command=True)
-@project_option
+@project_folder_option(checked=False)  # a store may outlive its project: checked in _store
 @store_option
 @click.option("--flow", default=None, help="Only the runs of this flow.")
 @click.option("--failed", is_flag=True, help="Only failed runs.")
@@ -70,25 +78,37 @@ def runs(
     as_json: bool,
 ) -> None:
     """List recorded runs, newest first, and each flow's last failure."""
+    ctx.obj = {"project_dir": project_dir, "store": store}  # `runs -p DIR show ID` reads them
     if ctx.invoked_subcommand is not None:
         return
     opened = _store(project_dir, store)
     found = opened.list_runs(flow=flow, failed=failed, limit=limit) if opened else []
-    if as_json:
-        click.echo(json.dumps([r.summary() for r in found], default=to_json, ensure_ascii=False))
-        sys.exit(EXIT_OK)
-    console = Console(highlight=False)
-    if not found:
-        where = store or store_path(project_dir)
-        console.print(f"no runs recorded{' that match' if opened else ''} in {where}")
-        sys.exit(EXIT_OK)
-    table = Table(box=None, header_style="dim", padding=(0, 1), pad_edge=False, expand=True)
+    with exit_after_output(EXIT_OK):
+        if as_json:
+            summaries = [r.summary() for r in found]
+            click.echo(json.dumps(summaries, default=to_json, ensure_ascii=False))
+        elif not found:
+            where = store or store_path(project_dir)
+            click.echo(f"no runs recorded{' that match' if opened else ''} in {where}")
+        else:
+            assert opened is not None
+            _list(stdout_console(wide_tables=True), opened, found, flow)
+
+
+def _list(console: Console, opened: RunStore, found: list[RunRecord], flow: str | None) -> None:
+    # On a terminal the error column takes the room that is left and folds; off one (a pipe,
+    # a file, a CI log) every row stays one line, whatever its length, to be grepped.
+    terminal = console.is_terminal
+    table = Table(box=None, header_style="dim", padding=(0, 1), pad_edge=False, expand=terminal)
     table.add_column("id", no_wrap=True, min_width=12)
     table.add_column("flow", no_wrap=True, min_width=max(len(r.flow) for r in found))
     table.add_column("status", no_wrap=True, min_width=9)
     table.add_column("started (UTC)", no_wrap=True, min_width=19)
     table.add_column("ms", justify="right", no_wrap=True, min_width=7)
-    table.add_column("error", ratio=1, overflow="fold")
+    if terminal:
+        table.add_column("error", ratio=1, overflow="fold")
+    else:
+        table.add_column("error", no_wrap=True, overflow="ignore")
     for r in found:
         table.add_row(
             r.id[:12],
@@ -99,7 +119,6 @@ def runs(
             Text(_reason(r.error), style="red"),
         )
     console.print(table)
-    assert opened is not None
     failures = opened.last_failures()
     shown = {name: f for name, f in failures.items() if flow is None or name == flow}
     if shown:
@@ -118,21 +137,33 @@ def runs(
 
 @runs.command("show")
 @click.argument("run_id")
-@project_option
+@project_folder_option(default=None, checked=False)
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="The whole run as one JSON object.")
+@click.pass_context
 @guarded
-def show(run_id: str, project_dir: Path, store: Path | None, as_json: bool) -> None:
-    """Show one run's whole trace: inputs, outputs, reply, error and every step."""
+def show(
+    ctx: click.Context, run_id: str, project_dir: Path | None, store: Path | None, as_json: bool
+) -> None:
+    """Show one run's whole trace: inputs, outputs, reply, error and every step.
+
+    -p and --store may come before show (csflow runs -p DIR show ID) or after it.
+    """
+    given = ctx.obj or {}
+    project_dir = project_dir or given.get("project_dir") or Path(".")
+    store = store or given.get("store")
     opened = _store(project_dir, store)
     record = opened.get_run(run_id) if opened else None
     if record is None:
-        click.echo(f"error: no recorded run has the id '{run_id}'", err=True)
-        sys.exit(EXIT_USAGE)
-    if as_json:
-        click.echo(json.dumps(record.as_dict(), default=to_json, ensure_ascii=False))
-        sys.exit(EXIT_OK)
-    _show(Console(highlight=False), record)
+        where = store or store_path(project_dir)
+        raise click.BadParameter(
+            f"no recorded run has the id '{run_id}' in {where}", param_hint="'RUN_ID'"
+        )
+    with exit_after_output(EXIT_OK):
+        if as_json:
+            click.echo(json.dumps(record.as_dict(), default=to_json, ensure_ascii=False))
+        else:
+            _show(stdout_console(wide_tables=True), record)
 
 
 def _show(console: Console, r: RunRecord) -> None:

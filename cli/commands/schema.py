@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from csflow.cli.guard import EXIT_OK, exit_after_output
 from csflow.cli.main import cli, guarded
 
 KINDS = ("flow", "connections", "channels", "test")
@@ -67,26 +68,32 @@ def _allow_env(definition: dict[str, Any]) -> None:
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write csflow-KIND.schema.json files for every kind into this folder.",
+    help="Write csflow-KIND.schema.json into this folder: KIND's, or every kind's if none.",
 )
 @guarded
 def schema(kind: str | None, out_dir: Path | None) -> None:
-    """Print the JSON Schema of a flow, connections, channels or test file.
+    """Print the JSON Schema of a flow (the default), connections, channels or test file.
 
     For completion and inline errors in VS Code (yaml-language-server), write the schemas
     with --out and point at them in .vscode/settings.json (see the README).
     """
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for k in KINDS:
-            try:
-                text = json.dumps(schema_for(k), indent=2)
-            except click.UsageError:
-                continue
-            (out_dir / f"csflow-{k}.schema.json").write_text(text + "\n")
-            click.echo(out_dir / f"csflow-{k}.schema.json")
+    if out_dir is None:
+        with exit_after_output(EXIT_OK):
+            json.dump(schema_for(kind or "flow"), sys.stdout, indent=2)
+            sys.stdout.write("\n")
         return
-    if kind is None:
-        raise click.UsageError("name a kind (flow, connections, channels, test) or give --out DIR")
-    json.dump(schema_for(kind), sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    written = []
+    for k in (kind,) if kind else KINDS:
+        try:
+            text = json.dumps(schema_for(k), indent=2)
+        except click.UsageError:
+            if kind:
+                raise
+            continue  # every kind: a build without channels skips theirs
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"csflow-{k}.schema.json"
+        target.write_text(text + "\n", encoding="utf-8")
+        written.append(target)
+    with exit_after_output(EXIT_OK):
+        for target in written:
+            click.echo(target)

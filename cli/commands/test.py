@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.text import Text
 
-from csflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli, guarded, project_option
+from csflow.cli.guard import exit_after_output, usage_error
+from csflow.cli.main import EXIT_FAILED, EXIT_OK, cli, guarded, project_option
+from csflow.cli.render import stdout_console
 from csflow.engine import ProjectError
+
+if TYPE_CHECKING:
+    from csflow.flowtest.cases import CaseOutcome
 
 EXIT_NO_CASES = 5  # as pytest: nothing was collected
 
@@ -24,48 +29,62 @@ EXIT_NO_CASES = 5  # as pytest: nothing was collected
 @guarded
 def test_command(project_dir: Path, keyword: str | None) -> None:
     """Run the flow tests in tests/flows/*.yaml against their mocks."""
-    from csflow.engine import Project
-    from csflow.flowtest import CaseOutcome, load_test_files, run_case
+    from csflow import Project
+    from csflow.flowtest import load_test_files, run_case
     from csflow.flowtest.cases import select
-    from csflow.flowtest.coverage import branch_coverage
 
     project = Project.load(project_dir)
     files, problems = load_test_files(project)
     if problems:
         raise ProjectError(problems)
-    console = Console(highlight=False)
+    console = stdout_console()
     if not files:
-        click.echo(f"no flow tests in {project_dir / 'tests' / 'flows'}", err=True)
-        sys.exit(EXIT_USAGE)
+        raise usage_error(f"no flow tests in {project_dir / 'tests' / 'flows'}")
 
     chosen = select(files, keyword)
     if not chosen:
         click.echo(f"no case matches -k {keyword!r}", err=True)
-        sys.exit(EXIT_NO_CASES)
+        raise SystemExit(EXIT_NO_CASES)
 
-    async def run_all() -> list[CaseOutcome]:
+    async def run_all() -> list[tuple[CaseOutcome, str]]:
+        """Each case's outcome, with the place of the case (``FILE:LINE``)."""
         outcomes = []
-        for tf, i, case in chosen:
-            outcome = await run_case(project, tf.model.flow, case)
-            outcome.location = f"{tf.source.path}:{tf.case_line(i)}"  # type: ignore[attr-defined]
-            outcomes.append(outcome)
-        await project.aclose()
+        try:
+            for tf, i, case in chosen:
+                outcome = await run_case(project, tf.model.flow, case)
+                outcomes.append((outcome, f"{tf.source.path}:{tf.case_line(i)}"))
+        finally:
+            await project.aclose()
         return outcomes
 
-    outcomes = asyncio.run(run_all())
-    for o in outcomes:
+    located = asyncio.run(run_all())
+    outcomes = [o for o, _ in located]
+    passed = sum(o.ok for o in outcomes)
+    failed = len(outcomes) - passed
+    with exit_after_output(EXIT_OK if not failed else EXIT_FAILED):
+        selected = {tf.model.flow for tf, _, _ in chosen} if keyword else None
+        _report(console, project, located, passed, failed, selected)
+
+
+def _report(
+    console: Console,
+    project: Any,
+    located: list[tuple[CaseOutcome, str]],
+    passed: int,
+    failed: int,
+    selected: set[str] | None,
+) -> None:
+    from csflow.flowtest.coverage import branch_coverage
+
+    for o, where in located:
         mark = Text("✓ ", style="green") if o.ok else Text("✗ ", style="red")
         console.print(Text.assemble(mark, (o.flow, "bold"), " · ", o.name))
         if not o.ok:
-            console.print(Text(f"    {o.location}", style="dim"))  # type: ignore[attr-defined]
+            console.print(Text(f"    {where}", style="dim"))
             for failure in o.failures:
                 console.print(Text("    " + failure.replace("\n", "\n    "), style="red"))
-    passed = sum(o.ok for o in outcomes)
-    failed = len(outcomes) - passed
     console.print()
-    selected = {tf.model.flow for tf, _, _ in chosen} if keyword else None
-    for line in branch_coverage(project, outcomes, selected):
+    for line in branch_coverage(project, [o for o, _ in located], selected):
         console.print(line)
     summary = f"{passed} passed, {failed} failed"
     console.print(Text(summary, style="bold green" if not failed else "bold red"))
-    sys.exit(EXIT_OK if not failed else EXIT_FAILED)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from csflow.cli.demo import INTENTS
+from csflow.cli.demo import INTENTS, WISMO
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,18 +47,45 @@ def test_demo_prints_one_conversation_per_intent_and_exits_0():
     assert "Traceback" not in proc.stderr and "erp-secret" not in proc.stdout
 
 
-def test_demo_json_prints_every_run_completed_but_the_outage():
+def test_demo_json_is_one_line_per_conversation_named_by_its_case():
     proc = demo("--json")
     assert proc.returncode == 0, proc.stderr
-    decoder, text, runs = json.JSONDecoder(), proc.stdout, []
-    index = text.find("{")
-    while index != -1:
-        run, end = decoder.raw_decode(text, index)
-        runs.append(run)
-        index = text.find("{", end)
+    runs = [json.loads(line) for line in proc.stdout.splitlines()]  # JSON lines, nothing else
+    assert [r["case"] for r in runs] == [conv.case for conv in [*WISMO, *INTENTS]]
     by_flow = {}
     for run in runs:
         by_flow.setdefault(run["flow"], []).append(run)
     for conv in INTENTS:
         assert any(r["status"] == "completed" and r["reply"] for r in by_flow[conv.flow])
-    assert [r["status"] for r in by_flow["wismo"]].count("failed") == 1  # the API-down case
+    failed = [r for r in runs if r["status"] == "failed"]
+    assert [(r["case"], r["expected"]) for r in failed] == [("API down", "failed")]
+
+
+def test_demo_ends_with_a_summary_and_marks_the_expected_failure():
+    proc = demo()
+    assert proc.returncode == 0, proc.stderr
+    n = len(WISMO) + len(INTENTS)
+    last = proc.stdout.splitlines()[-1]
+    assert re.fullmatch(
+        rf"{n} conversations: {n - 1} completed, 1 failed as expected · \d+\.\d s", last
+    ), last
+    outage = proc.stdout.split("wismo · API down", 1)[1]
+    assert outage.splitlines()[2].startswith("wismo  failed, as expected")
+
+
+def test_demo_lines_are_not_wrapped_when_output_is_not_a_terminal():
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # rich's default: 80
+    proc = subprocess.run(
+        [sys.executable, "-m", "csflow", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    label = re.search(r"http://127\.0\.0\.1:\d+/labels/RL-1005-\d+\.pdf", proc.stdout)
+    assert label is not None  # whole, on one line: a URL broken mid-token is no link
+    assert any(len(line) > 80 for line in proc.stdout.splitlines())
+    rules = [line for line in proc.stdout.splitlines() if line.startswith("─")]
+    assert rules and all(len(line) == 80 for line in rules)  # layout keeps its width

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jmespath
 
@@ -62,3 +64,58 @@ def test_soap_and_graphql_inspect_read_the_project_files(tmp_path: Path) -> None
     )
     missing = csflow("inspect", "ERP", "-p", str(tmp_path))
     assert missing.returncode == 2 and "did you mean 'erp'" in missing.stderr
+
+
+def test_soap_inspect_reads_a_wsdl_url_as_run_and_validate_do(
+    tmp_path: Path, demo_shop: Any
+) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "noop.yaml").write_text("name: noop\nsteps:\n  - return: {}\n")
+    (tmp_path / "connections.yaml").write_text(
+        "erp:\n  type: soap\n  wsdl: {env: DEMO_ERP_WSDL}\n"
+        "  auth: {type: basic, username: {env: DEMO_ERP_USER}, password: {env: DEMO_ERP_PASSWORD}}\n"
+    )
+    proc = csflow("inspect", "erp", "-p", str(tmp_path), env=demo_shop.env())
+    assert proc.returncode == 0, proc.stderr
+    assert "CancelOrder" in proc.stdout and "orderNumber: xsd:string" in proc.stdout
+    assert demo_shop.erp_password not in proc.stdout + proc.stderr
+
+
+def test_a_wsdl_url_that_cannot_be_read_exits_1_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "noop.yaml").write_text("name: noop\nsteps:\n  - return: {}\n")
+    (tmp_path / "connections.yaml").write_text(
+        f"erp: {{type: soap, wsdl: 'http://127.0.0.1:{closed_port()}/erp?wsdl'}}\n"
+    )
+    proc = csflow("inspect", "erp", "-p", str(tmp_path))
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        proc.stderr.startswith("Error: WSDL 'http://127.0.0.1:") and "Traceback" not in proc.stderr
+    )
+
+
+def test_inspect_exit_codes_follow_the_readme(shop_env: dict[str, str]) -> None:
+    missing = csflow("inspect", "shop", "--get", "/orders/ORD-0000", "-p", "flows", env=shop_env)
+    assert missing.returncode == 1, missing.stderr  # the API answered an error
+    assert "→ 404" in missing.stdout
+    down = {**shop_env, "DEMO_SHOP_URL": f"http://127.0.0.1:{closed_port()}/api"}
+    unreachable = csflow("inspect", "shop", "--get", "/orders", "-p", "flows", env=down)
+    assert unreachable.returncode == 1, unreachable.stderr
+    assert unreachable.stderr.startswith("Error: connect") and "Traceback" not in unreachable.stderr
+    no_get = csflow("inspect", "shop", "-p", "flows", env=shop_env)
+    assert no_get.returncode == 2 and "--get PATH" in no_get.stderr
+
+
+def test_get_is_refused_for_soap_and_graphql_not_ignored() -> None:
+    for name in ("erp", "subs"):
+        proc = csflow("inspect", name, "--get", "/orders", "-p", "flows")
+        assert proc.returncode == 2, proc.stderr
+        assert f"--get is for REST connections; '{name}' is" in proc.stderr
+        assert proc.stdout == ""
+
+
+def closed_port() -> int:
+    """A loopback port that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

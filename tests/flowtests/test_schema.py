@@ -111,3 +111,30 @@ def test_short_forms_are_allowed(schemas: dict[str, dict]) -> None:
         ],
     }
     jsonschema.validate(flow, schemas["flow"])
+
+
+def _schema(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "csflow", "schema", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def test_schema_with_no_kind_prints_the_flow_schema() -> None:
+    proc = _schema()
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["title"] == "csflow flow (flows/*.yaml)"
+
+
+def test_out_writes_only_the_kind_asked(tmp_path: Path) -> None:
+    proc = _schema("connections", "--out", str(tmp_path / "s"))
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in (tmp_path / "s").iterdir()] == ["csflow-connections.schema.json"]
+    assert proc.stdout.strip() == str(tmp_path / "s" / "csflow-connections.schema.json")
+
+
+def test_an_unknown_kind_is_a_usage_error() -> None:
+    proc = _schema("flwo")
+    assert proc.returncode == 2 and "'flwo' is not one of 'flow'" in proc.stderr

@@ -179,7 +179,7 @@ def test_csflow_runs_on_a_file_that_is_not_a_database_names_it(cli: Any, tmp_pat
     corrupt.write_bytes(b"this is not a database, just some bytes\n" * 100)
     out = CliRunner().invoke(cli, ["runs", "--store", str(corrupt)])
     assert out.exit_code == 2, out.output
-    assert f"error: {corrupt} is not a csflow run store" in out.output
+    assert f"Error: {corrupt} is not a csflow run store" in out.output
     assert "internal error" not in out.output
     shown = CliRunner().invoke(cli, ["runs", "show", "abcd", "--store", str(corrupt)])
     assert shown.exit_code == 2 and "is not a csflow run store" in shown.output
