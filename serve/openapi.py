@@ -7,9 +7,15 @@ own flows are not listed: the document is public, a tenant's flows are not.
 
 from __future__ import annotations
 
+from functools import singledispatch
 from typing import Any
 
+from csflow.serve.coffield import CoffieldEndpoint
 from csflow.serve.config import DEFAULT_TENANT, Channels
+from csflow.serve.endpoint import Endpoint
+from csflow.serve.generic import GenericEndpoint
+from csflow.serve.order_lookup import Order, OrderLookupEndpoint
+from csflow.serve.zipchat import ZipchatEndpoint
 
 _TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
@@ -65,7 +71,14 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _generic(endpoint: Any) -> dict[str, Any]:
+@singledispatch
+def paths(endpoint: Endpoint[Any]) -> dict[str, Any]:
+    """The document's paths for one endpoint, by its platform's type."""
+    raise TypeError(f"no OpenAPI paths for {type(endpoint).__name__}")
+
+
+@paths.register
+def _generic(endpoint: GenericEndpoint) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     if DEFAULT_TENANT not in endpoint.projects:
         return paths
@@ -97,7 +110,8 @@ def _generic(endpoint: Any) -> dict[str, Any]:
     return paths
 
 
-def _zipchat(endpoint: Any) -> dict[str, Any]:
+@paths.register
+def _zipchat(endpoint: ZipchatEndpoint) -> dict[str, Any]:
     context = {"type": "object", "properties": {"context": {"type": "string"}}}
     found = {
         "type": "object",
@@ -127,7 +141,8 @@ def _zipchat(endpoint: Any) -> dict[str, Any]:
     }
 
 
-def _coffield(endpoint: Any) -> dict[str, Any]:
+@paths.register
+def _coffield(endpoint: CoffieldEndpoint) -> dict[str, Any]:
     answer = {
         "oneOf": [
             {
@@ -190,7 +205,8 @@ def _coffield(endpoint: Any) -> dict[str, Any]:
     }
 
 
-def _order_lookup(endpoint: Any) -> dict[str, Any]:
+@paths.register
+def _order_lookup(endpoint: OrderLookupEndpoint) -> dict[str, Any]:
     query = [
         {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
         for n in ("email", "order_id", "phone", "ref_id")
@@ -216,27 +232,17 @@ def _order_lookup(endpoint: Any) -> dict[str, Any]:
     }
 
 
-_BUILDERS = {
-    "generic": _generic,
-    "zipchat": _zipchat,
-    "coffield": _coffield,
-    "order_lookup": _order_lookup,
-}
-
-
 def document(channels: Channels) -> dict[str, Any]:
-    from csflow.serve.order_lookup import Order
-
-    paths: dict[str, Any] = {}
+    described: dict[str, Any] = {}
     for endpoint in channels.endpoints.values():
-        paths.update(_BUILDERS[endpoint.type](endpoint))
+        described.update(paths(endpoint))
     order_schema = Order.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas = {"Order": {k: v for k, v in order_schema.items() if k != "$defs"}}
     schemas.update(order_schema.get("$defs", {}))
     return {
         "openapi": "3.1.0",
         "info": {"title": "csflow channels", "version": "1"},
-        "paths": paths,
+        "paths": described,
         "components": {
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
             "schemas": schemas,
