@@ -9,6 +9,7 @@ that knows the configured keys and secrets, in case one ever reaches a message.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -43,6 +44,38 @@ class JsonFormatter(logging.Formatter):
             exc = record.exc_info[1]
             out["error"] = f"{type(exc).__name__}: {exc}"
         return REDACTOR.text(json.dumps(out, default=str, ensure_ascii=False))
+
+
+class LoopFlushedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that flushes once per turn of the event loop, not once per line.
+
+    Under load one turn of the loop answers many requests; a flush per line is a write(2)
+    per request, and each one lets the run store's writer thread take the GIL in the middle
+    of the answer. Lines still reach the stream before the loop waits for I/O again, and at
+    once when no loop runs (start-up, shutdown, another thread).
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._flush_scheduled = False
+
+    def flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            super().flush()
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_scheduled = False
+        super().flush()
+
+    def close(self) -> None:
+        super().flush()
+        super().close()
 
 
 def emit(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
@@ -113,7 +146,7 @@ LOG_CONFIG: dict[str, Any] = {
     "formatters": {"json": {"()": "csflow.serve.logs.JsonFormatter"}},
     "handlers": {
         "stdout": {
-            "class": "logging.StreamHandler",
+            "class": "csflow.serve.logs.LoopFlushedStreamHandler",
             "formatter": "json",
             "stream": "ext://sys.stdout",
         },
