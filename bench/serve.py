@@ -23,6 +23,7 @@ depend on where the load generator ran.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -158,9 +159,13 @@ class ServeProcess:
     """A server (``csflow serve`` by default) on a free port, pinned to ``core``; SIGTERM at the end."""
 
     def __init__(
-        self, core: int | None, env: dict[str, str], args: Sequence[str] = CSFLOW_SERVE
+        self,
+        core: int | None,
+        env: dict[str, str],
+        args: Sequence[str] = CSFLOW_SERVE,
+        cwd: Path = ROOT,
     ) -> None:
-        self.core, self.env, self.args = core, env, tuple(args)
+        self.core, self.env, self.args, self.cwd = core, env, tuple(args), cwd
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -174,7 +179,7 @@ class ServeProcess:
         core = self.core
         self.proc = subprocess.Popen(
             [sys.executable, *self.args],
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # the access log: written, as in production, then dropped
@@ -208,11 +213,15 @@ class ServeProcess:
                 self.proc.wait(5)
 
 
-ROWS = ("direct", "direct_store", "bare", "zipchat")
+# BENCH_SERVE_BASELINE=DIR adds a row: `csflow serve` from another source tree (for example
+# `git archive <commit>` unpacked), measured side by side with this one: before and after.
+BASELINE_ENV = "BENCH_SERVE_BASELINE"
+ROWS = ("direct", "direct_store", "bare", "baseline", "zipchat")
 LABELS = {
     "direct": "direct Project.run(wismo), no store",
     "direct_store": "direct Project.run(wismo), store on",
     "bare": "bare Starlette, canned answer, no run",
+    "baseline": "GET /zipchat/order, BENCH_SERVE_BASELINE",
     "zipchat": "GET /zipchat/order (csflow serve)",
 }
 
@@ -240,16 +249,28 @@ def run(
             if client_core is not None:
                 os.sched_setaffinity(0, {client_core})
 
-    with (
-        ServeProcess(client_core, served_env) as served,
-        ServeProcess(client_core, env, BARE_STARLETTE) as bare,
-    ):
+    baseline_tree = os.environ.get(BASELINE_ENV)
+    with contextlib.ExitStack() as stack:
+        served = stack.enter_context(ServeProcess(client_core, served_env))
+        bare = stack.enter_context(ServeProcess(client_core, env, BARE_STARLETTE))
+        baseline = None
+        if baseline_tree:
+            tree = Path(baseline_tree).resolve()
+            baseline_env = {
+                **served_env,
+                "PYTHONPATH": str(tree),  # its csflow, not this tree's editable install
+                "CSFLOW_STORE": str(scratch / "baseline.sqlite3"),
+            }
+            args = ("-m", "csflow", "serve", "-p", str(tree / "flows"), "--port", "0")
+            baseline = stack.enter_context(ServeProcess(client_core, baseline_env, args, tree))
         for _ in range(rounds):
             for c in LEVELS:
                 keep(("direct", c), direct(env, c, warmup, duration, None))
                 store = scratch / f"direct-{c}.sqlite3"
                 keep(("direct_store", c), direct(env, c, warmup, duration, store))
                 keep(("bare", c), over_http(bare, c))
+                if baseline is not None:
+                    keep(("baseline", c), over_http(baseline, c))
                 keep(("zipchat", c), over_http(served, c))
     return cells
 
@@ -262,6 +283,8 @@ def report(cells: dict[tuple[str, int], Cell], where: str) -> list[str]:
     head = "".join(f"{f'c={c}':>34}" for c in LEVELS)
     lines.append(f"   {'':<38}{head}")
     for key in ROWS:
+        if not any((key, c) in cells for c in LEVELS):
+            continue
         row = ""
         for c in LEVELS:
             cell = cells.get((key, c))
@@ -287,6 +310,13 @@ def report(cells: dict[tuple[str, int], Cell], where: str) -> list[str]:
             f"          the server costs {z.cpu_us - s.cpu_us:.0f} µs of CPU per request on top of "
             f"the recorded run{floor}; the store costs {s.cpu_us - d.cpu_us:.0f} µs per run"
         )
+        before = cells.get(("baseline", c))
+        if before:
+            lines.append(
+                f"          baseline: / direct with store {before.rate / s.rate:.2f} x, "
+                f"/ direct without {before.rate / d.rate:.2f} x; the server costs "
+                f"{before.cpu_us - s.cpu_us:.0f} µs per request on top of the recorded run"
+            )
     for (key, c), cell in cells.items():
         if cell.errors:
             lines.append(f"   errors: {key} at c={c}: {cell.errors}, first: {cell.error[:120]}")

@@ -41,6 +41,34 @@ _UNAUTHORIZED = error(401, "unauthorized", "missing or invalid x-api-key")
 _TOO_LARGE = error(413, "too_large", "the request body is over 64 KiB")
 
 
+# JSON carries types, so an input must arrive with its declared one (§8: a wrong type is a
+# usage error); only text given on a command line is converted. null is an absent input.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "date": (str,),
+    "datetime": (str,),
+    "list": (list,),
+    "object": (dict,),
+}
+_JSON_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array"}
+
+
+def _mistyped(plan: Any, inputs: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, value in inputs.items():
+        spec = plan.inputs.get(name)
+        wanted = _JSON_TYPES.get(spec.type) if spec is not None else None
+        if wanted is None or value is None:
+            continue  # unknown inputs and "any" are the engine's to judge
+        if (isinstance(value, bool) and bool not in wanted) or not isinstance(value, wanted):
+            got = _JSON_NAMES.get(type(value), "object")
+            problems.append(f"input '{name}': expected {spec.type}, got a JSON {got}")
+    return problems
+
+
 @dataclass
 class GenericEndpoint(Endpoint[None]):
     methods: ClassVar[tuple[str, ...]] = ("POST",)
@@ -91,6 +119,9 @@ class GenericEndpoint(Endpoint[None]):
         if where is not None:
             message = f"{where}: the text is not valid Unicode (a lone surrogate)"
             return error(400, "bad_inputs", message)
+        mistyped = _mistyped(flows[name], inputs)
+        if mistyped:
+            return error(400, "bad_inputs", f"flow '{name}': " + "; ".join(mistyped))
         return Call(caller, name, inputs, None)
 
     def refuse_inputs(self, call: Call[None], message: str) -> Answer:

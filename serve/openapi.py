@@ -56,10 +56,14 @@ _RUN_RESULT = {
 }
 
 
+_FORMATS = {"email": "email", "phone": "phone", "uri": "uri", "date": "date"}  # phone: ours
+
+
 def _schema(spec: Any) -> dict[str, Any]:
     out = dict(_TYPES.get(spec.type, {}))
-    if getattr(spec, "format", None) == "email":
-        out["format"] = "email"
+    fmt = _FORMATS.get(getattr(spec, "format", None) or "")
+    if fmt is not None:
+        out["format"] = fmt
     if spec.enum is not None:
         out["enum"] = list(spec.enum)
     if spec.description:
@@ -91,13 +95,19 @@ def _generic(endpoint: GenericEndpoint) -> dict[str, Any]:
         }
         if required:
             inputs["required"] = required
-        body = {"type": "object", "properties": {"inputs": inputs}, "additionalProperties": False}
+        body: dict[str, Any] = {
+            "type": "object",
+            "properties": {"inputs": inputs},
+            "additionalProperties": False,
+        }
+        if required:  # an empty body is {"inputs": {}}: fine only when no input is required
+            body["required"] = ["inputs"]
         paths[f"{endpoint.path}/flows/{name}/runs"] = {
             "post": {
                 "operationId": f"run_{name}",
                 "summary": (plan.model.description or f"Run {name}").strip(),
                 "security": [{"apiKey": []}],
-                "requestBody": {"required": True, **_json(body, "the flow's inputs")},
+                "requestBody": {"required": bool(required), **_json(body, "the flow's inputs")},
                 "responses": {
                     "200": _json(_RUN_RESULT, "the run's result, completed or failed (spec §8)"),
                     "400": _json(_ERROR, "bad body, or inputs missing, unknown or mistyped"),
@@ -118,8 +128,9 @@ def _zipchat(endpoint: ZipchatEndpoint) -> dict[str, Any]:
         "required": ["context"],
         "properties": {"context": {"type": "string"}, "tracking_url": {"type": ["string", "null"]}},
     }
+    text = {"type": "string", "minLength": 1, "pattern": "\\S"}  # blank is missing (400)
     query = [
-        {"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
+        {"name": n, "in": "query", "required": True, "schema": text}
         for n in ("order_id", "customer_email")
     ]
     return {
@@ -223,7 +234,7 @@ def _order_lookup(endpoint: OrderLookupEndpoint) -> dict[str, Any]:
                         {"type": "array", "items": {"$ref": "#/components/schemas/Order"}},
                         "the matching orders, [] when none",
                     ),
-                    "400": _json(_ERROR, "no parameter given"),
+                    "400": _json(_ERROR, "none of the parameters given, or one refused"),
                     "401": _json(_ERROR, "missing or wrong key"),
                     "503": _json(_ERROR, "could not check right now"),
                 },

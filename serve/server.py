@@ -22,8 +22,8 @@ from typing import Any
 
 import uvicorn
 
-from csflow.serve.app import PROJECT_ENV, ChannelsApp, settle_heap
 from csflow.serve import http_limits
+from csflow.serve.app import PROJECT_ENV, ChannelsApp, settle_heap
 from csflow.serve.http_limits import Limits, guarded_protocol
 from csflow.serve.logs import LOG_CONFIG, app_log, emit
 
