@@ -10,6 +10,7 @@ that knows the configured keys and secrets, in case one ever reaches a message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -47,34 +48,52 @@ class JsonFormatter(logging.Formatter):
 
 
 class LoopFlushedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A stream handler that flushes once per turn of the event loop, not once per line.
+    """A stream handler that writes once per turn of the event loop, not once per line.
 
-    Under load one turn of the loop answers many requests; a flush per line is a write(2)
-    per request, and each one lets the run store's writer thread take the GIL in the middle
-    of the answer. Lines still reach the stream before the loop waits for I/O again, and at
-    once when no loop runs (start-up, shutdown, another thread).
+    Under load one turn of the loop answers many requests. A write per line is a write(2) per
+    request when the stream is unbuffered (``PYTHONUNBUFFERED=1``, common in containers), and
+    each one hands the GIL to the run store's writer thread in the middle of an answer: about
+    a tenth of the server's CPU (bench/README.md, "Serve"). Lines are kept here and written
+    together before the loop next waits for I/O; at once when no loop runs in this thread.
     """
 
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
-        self._flush_scheduled = False
+        self._pending: list[str] = []
 
-    def flush(self) -> None:
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:
-            super().flush()
+        except RuntimeError:  # no loop in this thread: write now
+            self._write([line])
             return
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush_now)
+        if not self._pending:
+            loop.call_soon(self._write_pending)
+        self._pending.append(line)
 
-    def _flush_now(self) -> None:
-        self._flush_scheduled = False
-        super().flush()
+    def _write_pending(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            lines, self._pending = self._pending, []
+        self._write(lines)
+
+    def _write(self, lines: list[str]) -> None:
+        if lines:
+            try:
+                self.stream.write("".join(lines))
+                self.stream.flush()
+            except Exception:  # a closed or broken stream must not break an answer
+                pass
+
+    def flush(self) -> None:
+        self._write_pending()
 
     def close(self) -> None:
-        super().flush()
+        self._write_pending()
         super().close()
 
 

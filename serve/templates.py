@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, nodes
 
 from csflow.engine.errors import Problem
-from csflow.engine.expressions import Compiled, Expressions, ExpressionSyntaxError
+from csflow.engine.expressions import Expressions, ExpressionSyntaxError
 from csflow.engine.source import Loc, Source
 
 RUN_NAMES = frozenset({"request", "outputs", "reply", "status"})
@@ -101,7 +101,7 @@ class TemplateCompiler:
         self.source = source
         self.problems = problems
 
-    def template(self, text: str, loc: Loc, reads: Reads) -> Compiled:
+    def template(self, text: str, loc: Loc, reads: Reads) -> Render:
         written = len(self.problems)
         try:
             compiled = _EXPRESSIONS.template(text)
@@ -115,9 +115,9 @@ class TemplateCompiler:
                 p = self.problems[i]
                 prefix = f"the default {loc[-1]}: {text!r}: "
                 self.problems[i] = Problem(p.path, p.line, p.column, prefix + p.message)
-        return compiled
+        return _lookup(text) or compiled
 
-    def value(self, obj: Any, loc: Loc, reads: Reads) -> Compiled:
+    def value(self, obj: Any, loc: Loc, reads: Reads) -> Render:
         """A template, or a mapping or list of them (``details``, ``inputs``)."""
         if isinstance(obj, str):
             return self.template(obj, loc, reads)
@@ -166,6 +166,24 @@ class TemplateCompiler:
                 self.problems.append(
                     self.source.problem(loc, message, offset=_find(text, base, attr))
                 )
+
+
+_LOOKUP = re.compile(r"\{\{\s*(?:(request|outputs)\.([a-zA-Z][a-zA-Z0-9_]*)|(reply|status))\s*\}\}")
+
+
+def _lookup(text: str) -> Render | None:
+    """``{{ request.X }}``, ``{{ outputs.X }}``, ``{{ reply }}`` as a plain look-up.
+
+    Most channel templates are one of these; each is what the sandboxed expression gives
+    (``Fields`` makes an absent field none), for a tenth of the cost of rendering it.
+    """
+    m = _LOOKUP.fullmatch(text)
+    if m is None:
+        return None
+    base, attr, name = m.groups()
+    if name is not None:
+        return lambda s: s[name]
+    return lambda s: getattr(s[base], attr)
 
 
 def _attributes(ast: nodes.Template) -> list[tuple[str, str]]:
