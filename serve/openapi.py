@@ -56,16 +56,43 @@ _RUN_RESULT = {
 }
 
 
-_FORMATS = {"email": "email", "phone": "phone", "uri": "uri", "date": "date"}  # phone: ours
+_FORMATS = {"uri": "uri", "date": "date"}
+# Email and phone are written as the patterns the engine checks (engine/coerce.py), not as
+# formats: JSON Schema's "email" refuses addresses the engine takes, and the document must
+# not promise refusals the server does not make. The engine strips spaces around a value
+# first (Python's idea of a space, written out: a pattern's \s is JavaScript's), and blank
+# text is an absent input.
+_SPACE = (
+    "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+_WORD = f"[^@{_SPACE}]+"
+_PATTERNS = {
+    "email": (f"^[{_SPACE}]*{_WORD}@{_WORD}\\.{_WORD}[{_SPACE}]*$", "an email address"),
+    "phone": (r"^(\D*\d){7}", "a phone number: 7 digits or more"),
+}
+_BLANK = f"^[{_SPACE}]*$"
+_NOT_BLANK = f"[^{_SPACE}]"
 
 
-def _schema(spec: Any) -> dict[str, Any]:
+def _schema(spec: Any, required: bool) -> dict[str, Any]:
+    """An input's schema; an optional input may be null (absent), a required string not blank."""
     out = dict(_TYPES.get(spec.type, {}))
-    fmt = _FORMATS.get(getattr(spec, "format", None) or "")
-    if fmt is not None:
-        out["format"] = fmt
+    fmt = getattr(spec, "format", None) or ""
+    if fmt in _FORMATS:
+        out["format"] = _FORMATS[fmt]
+    if fmt in _PATTERNS and spec.type == "string":
+        pattern, what = _PATTERNS[fmt]
+        out["pattern"] = pattern if required else f"{_BLANK}|{pattern}"
+        out["description"] = what
+    elif required and spec.type == "string":
+        out["pattern"] = _NOT_BLANK  # blank text is a missing input
     if spec.enum is not None:
         out["enum"] = list(spec.enum)
+    if not required and "type" in out:
+        out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"].append(None)
     if spec.description:
         out["description"] = spec.description
     return out
@@ -91,7 +118,7 @@ def _generic(endpoint: GenericEndpoint) -> dict[str, Any]:
         inputs: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
-            "properties": {n: _schema(s) for n, s in plan.inputs.items()},
+            "properties": {n: _schema(s, n in required) for n, s in plan.inputs.items()},
         }
         if required:
             inputs["required"] = required

@@ -3,6 +3,7 @@ server requires; what it allows, the server takes; JSON inputs arrive with their
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,7 +51,10 @@ def test_a_flow_without_required_inputs_takes_an_empty_body(doc: dict[str, Any])
 
 def test_formats_and_non_empty_parameters_are_in_the_document(doc: dict[str, Any]) -> None:
     inputs = body_schema(doc, "wismo")["content"]["application/json"]["schema"]
-    assert inputs["properties"]["inputs"]["properties"]["phone"]["format"] == "phone"
+    phone = inputs["properties"]["inputs"]["properties"]["phone"]
+    assert phone["description"].startswith("a phone number")
+    assert re.search(phone["pattern"], "+1 (415) 867-5309")
+    assert not re.search(phone["pattern"], "555-12") and re.search(phone["pattern"], "")
     for parameter in doc["paths"]["/zipchat/order"]["get"]["parameters"]:
         assert parameter["required"] is True and parameter["schema"]["minLength"] == 1
 
