@@ -216,6 +216,7 @@ class ServeProcess:
 # BENCH_SERVE_BASELINE=DIR adds a row: `csflow serve` from another source tree (for example
 # `git archive <commit>` unpacked), measured side by side with this one: before and after.
 BASELINE_ENV = "BENCH_SERVE_BASELINE"
+ROUNDS_ENV = "BENCH_SERVE_ROUNDS"
 ROWS = ("direct", "direct_store", "bare", "baseline", "zipchat")
 LABELS = {
     "direct": "direct Project.run(wismo), no store",
@@ -233,6 +234,7 @@ def run(
     env = {**os.environ, **KEYS, "DEMO_SHOP_URL": rest_url, "DEMO_SHOP_TOKEN": token}
     served_env = {**env, "CSFLOW_STORE": str(scratch / "served.sqlite3")}  # not the repo's
     warmup, duration, rounds = (0.3, 1.0, 1) if quick else (0.5, 2.0, 2)
+    rounds = int(os.environ.get(ROUNDS_ENV, rounds))  # more rounds: less noise in the best
     cells: dict[tuple[str, int], Cell] = {}
 
     def keep(key: tuple[str, int], cell: Cell) -> None:
