@@ -21,7 +21,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from csflow.engine.errors import StepError
 from csflow.serve.config import DEFAULT_TENANT, LoadContext
@@ -46,6 +46,9 @@ from csflow.serve.templates import (
     scope,
     unwrap,
 )
+
+if TYPE_CHECKING:
+    from csflow import Project
 
 REQUEST_FIELDS = frozenset({"kind", "reference", "context", "tenant_id"})
 UNAVAILABLE = "The order system could not be reached right now."
@@ -104,7 +107,7 @@ class CoffieldEndpoint(Endpoint[Lookup]):
     path: str
     by_id: dict[str, Signer]
     fallback: Signer | None
-    projects: dict[str, Any]
+    projects: dict[str, Project]  # tenant -> its project
     kinds: dict[str, Kind]
     max_age: float
     unavailable_text: Render | None

@@ -31,7 +31,7 @@ from csflow.serve.runtime import KeyRing
 from csflow.serve.templates import TemplateCompiler, did_you_mean
 
 if TYPE_CHECKING:
-    from csflow.engine.project import Project
+    from csflow import Project
     from csflow.serve.endpoint import Endpoint
 
 FILE_NAME = "channels.yaml"
@@ -336,7 +336,7 @@ def _load_tenants(ctx: LoadContext, raw: Any, project: Project | None) -> None:
 def _load_project(
     ctx: LoadContext, folder: Path, env: Mapping[str, str], loc: Loc, tenant: str | None = None
 ) -> Project | None:
-    from csflow.engine.project import Project as project
+    from csflow import Project as project
 
     try:
         return project.load(folder, environ=env, store=ctx.store)

@@ -22,7 +22,7 @@ from csflow.serve.logs import AccessEntry
 from csflow.serve.runtime import MAX_BODY_BYTES, Outcome, plain_json, run_within
 
 if TYPE_CHECKING:
-    from csflow.engine.project import Project
+    from csflow import Project
     from csflow.serve.config import LoadContext
 
 Request_ = TypeVar("Request_")  # what a platform's parse hands its render

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from csflow.serve.config import LoadContext
 from csflow.serve.endpoint import (
@@ -28,6 +28,9 @@ from csflow.serve.endpoint import (
 from csflow.serve.models import DEFAULT_DEADLINE, GenericChannel
 from csflow.serve.runtime import KeyRing, Outcome, plain_json
 from csflow.serve.templates import did_you_mean
+
+if TYPE_CHECKING:
+    from csflow import Project
 
 RUN_ID_HEADER = b"x-csflow-run-id"
 _FLOW_NAME = re.compile(r"[^/]+")
@@ -76,7 +79,7 @@ class GenericEndpoint(Endpoint[None]):
     name: str
     path: str
     keys: KeyRing
-    projects: dict[str, Any]
+    projects: dict[str, Project]  # tenant -> its project
     allowed: frozenset[str] | None  # None: every flow of the tenant's project
     timeout: float
 

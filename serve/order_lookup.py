@@ -11,7 +11,7 @@ Errors are ``{"error": CODE, "message": ...}``: 400 ``missing_parameter``, 401
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
@@ -21,6 +21,9 @@ from csflow.serve.endpoint import Answer, Call, Caller, Endpoint, Inbound
 from csflow.serve.models import DEFAULT_DEADLINE, OrderLookupChannel
 from csflow.serve.runtime import KeyRing, Outcome, plain_json
 from csflow.serve.templates import REQUEST_ONLY, RUN_NAMES, Reads, Render, scope, unwrap
+
+if TYPE_CHECKING:
+    from csflow import Project
 
 PARAMETERS = ("email", "order_id", "phone", "ref_id")
 
@@ -90,7 +93,7 @@ class OrderLookupEndpoint(Endpoint[Fields]):
     name: str
     path: str
     keys: KeyRing
-    projects: dict[str, Any]
+    projects: dict[str, Project]  # tenant -> its project
     flow: str
     inputs: Render
     orders: Render

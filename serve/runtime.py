@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 from csflow.engine.errors import UsageError
 
 if TYPE_CHECKING:
-    from csflow.engine.project import Project
-    from csflow.engine.result import RunResult
+    from csflow import Project, RunResult
 
 MAX_BODY_BYTES = 64 * 1024
 # The run's deadline ends this long before the platform gives up, so that the result is

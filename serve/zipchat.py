@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from csflow.engine.errors import StepError
 from csflow.serve.config import LoadContext
@@ -24,6 +24,9 @@ from csflow.serve.endpoint import Answer, Call, Caller, Endpoint, Inbound
 from csflow.serve.models import ZIPCHAT_DEADLINE, ZipchatChannel
 from csflow.serve.runtime import KeyRing, Outcome, text, truthy
 from csflow.serve.templates import REQUEST_ONLY, RUN_NAMES, Reads, Render, scope, unwrap
+
+if TYPE_CHECKING:
+    from csflow import Project
 
 PARAMETERS = ("order_id", "customer_email")
 UNAVAILABLE = (
@@ -45,7 +48,7 @@ class ZipchatEndpoint(Endpoint[Fields]):
     name: str
     path: str
     keys: KeyRing
-    projects: dict[str, Any]  # tenant -> Project
+    projects: dict[str, Project]  # tenant -> its project
     flow: str
     inputs: Render
     found: Render | None
