@@ -246,7 +246,8 @@ async def answer(endpoint: Endpoint[Any], request: Inbound, entry: AccessEntry) 
     except BodyTimeout as exc:
         late = endpoint.late_body(f"the body did not arrive in time ({exc})")
         # The rest of the body may still trickle in: this connection is done.
-        return Answer(late.status, late.body, "body_timeout", ((b"connection", b"close"),))
+        close = ((b"connection", b"close"),)
+        return Answer(late.status, late.body, "body_timeout", close, late.detail)
     except ClientGone:
         entry.outcome = "client_gone"
         return None
