@@ -128,7 +128,7 @@ class ChannelsApp:
                 if entry.outcome is None:
                     entry.outcome = reply.outcome
                 if reply.detail is not None:
-                    entry.template_error = reply.detail[:200]
+                    entry.detail = reply.detail[:200]
                 entry.orders = reply.orders
                 status = reply.status
                 await _send(send, reply)

@@ -119,7 +119,7 @@ class AccessEntry:
     error_kind: str | None = None
     outcome: str | None = None
     orders: int | None = None  # order_lookup: how many orders the answer holds
-    template_error: str | None = None
+    detail: str | None = None  # why the answer is what it is (a template's error, a late body)
     internal_error: str | None = None
 
     def ran(self, outcome: Outcome) -> None:
