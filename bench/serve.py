@@ -1,12 +1,18 @@
 """The channels server's own cost: WISMO through Zipchat's endpoint, beside a direct Project.run.
 
-Both rows run the shipped ``wismo`` flow for ORD-1003 / shipped@demo.shop (one REST call to
+The rows run the shipped ``wismo`` flow for ORD-1003 / shipped@demo.shop (one REST call to
 the Demo Shop) in closed loops of c = 10 and 100 workers:
 
-- *direct*: ``Project.run`` in this process, pinned to the client core;
-- *zipchat*: ``csflow serve`` in its own process, pinned to the same core, called over HTTP
-  (``GET /zipchat/order`` with ``x-api-key``) by an aiohttp load generator on the other core,
-  next to the Demo Shop. Every answer must be a 200 whose context names the tracking number.
+- *direct*: ``Project.run`` in this process, pinned to the client core, with no run store;
+- *direct, store on*: the same, recording every run in a SQLite store, as ``csflow serve``
+  does by default;
+- *bare Starlette*: no run at all: a Starlette endpoint on the same uvicorn settings answers
+  a Zipchat-shaped request (key check, query, JSON), in its own process on the client core.
+  Its CPU per request is the floor of any Python server on this stack;
+- *zipchat*: ``csflow serve`` (store on) in its own process, pinned to the same core, called
+  over HTTP (``GET /zipchat/order`` with ``x-api-key``) by an aiohttp load generator on the
+  other core, next to the Demo Shop. Every answer must be a 200 whose context names the
+  tracking number.
 
 Both run on uvloop (uvicorn's loop), so that the difference is the server: uvicorn, Starlette,
 the channel (key check, templates, JSON), the access log line. CPU per conversation comes from
@@ -17,13 +23,15 @@ depend on where the load generator ran.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic, perf_counter, process_time
@@ -31,7 +39,7 @@ from time import monotonic, perf_counter, process_time
 import aiohttp
 import uvloop
 
-from csflow.engine.project import Project
+from csflow import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "flows"
@@ -102,8 +110,10 @@ async def _closed_loop(
     )
 
 
-def direct(env: dict[str, str], concurrency: int, warmup: float, duration: float) -> Cell:
-    project = Project.load(SHIPPED, environ=env)
+def direct(
+    env: dict[str, str], concurrency: int, warmup: float, duration: float, store: Path | None
+) -> Cell:
+    project = Project.load(SHIPPED, environ=env, store=store)
 
     async def talk() -> None:
         result = await project.run("wismo", INPUTS)
@@ -141,11 +151,21 @@ def through_zipchat(
     return uvloop.run(main())
 
 
-class ServeProcess:
-    """``csflow serve`` on a free port, pinned to ``core``; stopped with SIGTERM at the end."""
+CSFLOW_SERVE = ("-m", "csflow", "serve", "-p", str(SHIPPED), "--port", "0")
+BARE_STARLETTE = ("-m", "bench.bare_starlette")
 
-    def __init__(self, core: int | None, env: dict[str, str]) -> None:
-        self.core, self.env = core, env
+
+class ServeProcess:
+    """A server (``csflow serve`` by default) on a free port, pinned to ``core``; SIGTERM at the end."""
+
+    def __init__(
+        self,
+        core: int | None,
+        env: dict[str, str],
+        args: Sequence[str] = CSFLOW_SERVE,
+        cwd: Path = ROOT,
+    ) -> None:
+        self.core, self.env, self.args, self.cwd = core, env, tuple(args), cwd
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -158,8 +178,8 @@ class ServeProcess:
     def __enter__(self) -> ServeProcess:
         core = self.core
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "csflow", "serve", "-p", str(SHIPPED), "--port", "0"],
-            cwd=ROOT,
+            [sys.executable, *self.args],
+            cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # the access log: written, as in production, then dropped
@@ -181,7 +201,7 @@ class ServeProcess:
                 threading.Thread(target=self.proc.stderr.read, daemon=True).start()
                 return self
         self.__exit__(None, None, None)
-        raise RuntimeError("csflow serve did not start:\n" + "".join(seen))
+        raise RuntimeError(f"{' '.join(self.args)} did not start:\n" + "".join(seen))
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -193,11 +213,28 @@ class ServeProcess:
                 self.proc.wait(5)
 
 
+# BENCH_SERVE_BASELINE=DIR adds a row: `csflow serve` from another source tree (for example
+# `git archive <commit>` unpacked), measured side by side with this one: before and after.
+BASELINE_ENV = "BENCH_SERVE_BASELINE"
+ROUNDS_ENV = "BENCH_SERVE_ROUNDS"
+ROWS = ("direct", "direct_store", "bare", "baseline", "zipchat")
+LABELS = {
+    "direct": "direct Project.run(wismo), no store",
+    "direct_store": "direct Project.run(wismo), store on",
+    "bare": "bare Starlette, canned answer, no run",
+    "baseline": "GET /zipchat/order, BENCH_SERVE_BASELINE",
+    "zipchat": "GET /zipchat/order (csflow serve)",
+}
+
+
 def run(
     rest_url: str, token: str, quick: bool, client_core: int | None, server_core: int | None
 ) -> dict[tuple[str, int], Cell]:
+    scratch = Path(tempfile.mkdtemp(prefix="csflow-bench-serve-"))
     env = {**os.environ, **KEYS, "DEMO_SHOP_URL": rest_url, "DEMO_SHOP_TOKEN": token}
+    served_env = {**env, "CSFLOW_STORE": str(scratch / "served.sqlite3")}  # not the repo's
     warmup, duration, rounds = (0.3, 1.0, 1) if quick else (0.5, 2.0, 2)
+    rounds = int(os.environ.get(ROUNDS_ENV, rounds))  # more rounds: less noise in the best
     cells: dict[tuple[str, int], Cell] = {}
 
     def keep(key: tuple[str, int], cell: Cell) -> None:
@@ -205,30 +242,51 @@ def run(
         if best is None or cell.rate > best.rate:  # noise only ever slows a run down
             cells[key] = cell
 
-    with ServeProcess(client_core, env) as server:
+    def over_http(server: ServeProcess, c: int) -> Cell:
+        if server_core is not None:  # the load generator goes beside the Demo Shop
+            os.sched_setaffinity(0, {server_core})
+        try:
+            return through_zipchat(server.url, server.cpu_seconds, c, warmup, duration)
+        finally:
+            if client_core is not None:
+                os.sched_setaffinity(0, {client_core})
+
+    baseline_tree = os.environ.get(BASELINE_ENV)
+    with contextlib.ExitStack() as stack:
+        served = stack.enter_context(ServeProcess(client_core, served_env))
+        bare = stack.enter_context(ServeProcess(client_core, env, BARE_STARLETTE))
+        baseline = None
+        if baseline_tree:
+            tree = Path(baseline_tree).resolve()
+            baseline_env = {
+                **served_env,
+                "PYTHONPATH": str(tree),  # its csflow, not this tree's editable install
+                "CSFLOW_STORE": str(scratch / "baseline.sqlite3"),
+            }
+            args = ("-m", "csflow", "serve", "-p", str(tree / "flows"), "--port", "0")
+            baseline = stack.enter_context(ServeProcess(client_core, baseline_env, args, tree))
         for _ in range(rounds):
             for c in LEVELS:
-                keep(("direct", c), direct(env, c, warmup, duration))
-                if server_core is not None:  # the load generator goes beside the Demo Shop
-                    os.sched_setaffinity(0, {server_core})
-                try:
-                    zipchat = through_zipchat(server.url, server.cpu_seconds, c, warmup, duration)
-                finally:
-                    if client_core is not None:
-                        os.sched_setaffinity(0, {client_core})
-                keep(("zipchat", c), zipchat)
+                keep(("direct", c), direct(env, c, warmup, duration, None))
+                store = scratch / f"direct-{c}.sqlite3"
+                keep(("direct_store", c), direct(env, c, warmup, duration, store))
+                keep(("bare", c), over_http(bare, c))
+                if baseline is not None:
+                    keep(("baseline", c), over_http(baseline, c))
+                keep(("zipchat", c), over_http(served, c))
     return cells
 
 
 def report(cells: dict[tuple[str, int], Cell], where: str) -> list[str]:
-    label = {"direct": "direct Project.run(wismo)", "zipchat": "GET /zipchat/order (csflow serve)"}
     lines = [
-        f"3. Channels: WISMO through Zipchat's endpoint vs a direct Project.run; {where}",
+        f"4. Channels: WISMO through Zipchat's endpoint vs a direct Project.run; {where}",
         "   closed loop, uvloop both sides; conversations/s (p50/p99 ms) | CPU per conversation, µs",
     ]
     head = "".join(f"{f'c={c}':>34}" for c in LEVELS)
-    lines.append(f"   {'':<36}{head}")
-    for key in ("direct", "zipchat"):
+    lines.append(f"   {'':<38}{head}")
+    for key in ROWS:
+        if not any((key, c) in cells for c in LEVELS):
+            continue
         row = ""
         for c in LEVELS:
             cell = cells.get((key, c))
@@ -238,14 +296,28 @@ def report(cells: dict[tuple[str, int], Cell], where: str) -> list[str]:
                 else (f"{cell.rate:5.0f} ({cell.p50:.1f}/{cell.p99:.1f}) | {cell.cpu_us:5.0f}")
             )
             row += f"{text:>34}"
-        lines.append(f"   {label[key]:<36}{row}")
+        lines.append(f"   {LABELS[key]:<38}{row}")
     for c in LEVELS:
-        d, z = cells.get(("direct", c)), cells.get(("zipchat", c))
-        if d and z:
+        d, s = cells.get(("direct", c)), cells.get(("direct_store", c))
+        b, z = cells.get(("bare", c)), cells.get(("zipchat", c))
+        if not (d and s and z):
+            continue
+        lines.append(
+            f"   c={c}: zipchat / direct with store {z.rate / s.rate:.2f} x (target >= 0.8: "
+            f"{'met' if z.rate / s.rate >= 0.8 else 'MISS'}), / direct without {z.rate / d.rate:.2f} x; "
+            f"p50 +{z.p50 - s.p50:.1f} ms"
+        )
+        floor = f"; a bare Starlette endpoint costs {b.cpu_us:.0f} µs" if b else ""
+        lines.append(
+            f"          the server costs {z.cpu_us - s.cpu_us:.0f} µs of CPU per request on top of "
+            f"the recorded run{floor}; the store costs {s.cpu_us - d.cpu_us:.0f} µs per run"
+        )
+        before = cells.get(("baseline", c))
+        if before:
             lines.append(
-                f"   c={c}: the server costs {z.cpu_us - d.cpu_us:.0f} µs of CPU per request "
-                f"({z.cpu_us / d.cpu_us:.2f} x the run alone); rate {z.rate / d.rate:.2f} x direct; "
-                f"p50 +{z.p50 - d.p50:.1f} ms"
+                f"          baseline: / direct with store {before.rate / s.rate:.2f} x, "
+                f"/ direct without {before.rate / d.rate:.2f} x; the server costs "
+                f"{before.cpu_us - s.cpu_us:.0f} µs per request on top of the recorded run"
             )
     for (key, c), cell in cells.items():
         if cell.errors:

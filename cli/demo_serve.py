@@ -53,7 +53,7 @@ def serve_demo(project_dir: Path | None) -> int:
             console.print(f"  {url}/healthz   {url}/openapi.json", style="dim")
             for name, endpoint in app.channels.endpoints.items():
                 command = _curl(url, endpoint, channels.get(name) or {})
-                console.print(f"\n[bold]{name}[/bold] ({endpoint.type})")
+                console.print(f"\n[bold]{name}[/bold] ({endpoint.platform})")
                 console.print(command, soft_wrap=True, markup=False)
             console.print("\nServing until Ctrl+C. Access log: JSON lines below.\n", style="dim")
 
@@ -80,8 +80,12 @@ def _secret(raw: Any) -> str:
 
 
 def _curl(url: str, endpoint: Any, raw: dict[str, Any]) -> str:
+    from csflow.serve.generic import GenericEndpoint
+    from csflow.serve.order_lookup import OrderLookupEndpoint
+    from csflow.serve.zipchat import ZipchatEndpoint
+
     q = shlex.quote
-    if endpoint.type == "generic":
+    if isinstance(endpoint, GenericEndpoint):
         flows = endpoint.flows("default") if "default" in endpoint.projects else {}
         flow = "wismo" if "wismo" in flows else next(iter(flows), "FLOW")
         body = json.dumps({"inputs": {"email": "shipped@demo.shop"}})
@@ -90,13 +94,13 @@ def _curl(url: str, endpoint: Any, raw: dict[str, Any]) -> str:
             f"-H {q('x-api-key: ' + _secret(raw.get('api_keys')))} "
             f"-H 'content-type: application/json' -d {q(body)}"
         )
-    if endpoint.type == "zipchat":
+    if isinstance(endpoint, ZipchatEndpoint):
         query = urlencode({"order_id": "ORD-1003", "customer_email": "shipped@demo.shop"})
         return (
             f"curl -s -i {q(f'{url}{endpoint.path}?{query}')} "
             f"-H {q('x-api-key: ' + _secret(raw.get('api_key')))}"
         )
-    if endpoint.type == "order_lookup":
+    if isinstance(endpoint, OrderLookupEndpoint):
         query = urlencode({"phone": "+1 (415) 867-5309"})
         return (
             f"curl -s {q(f'{url}{endpoint.path}?{query}')} "

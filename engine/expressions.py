@@ -124,14 +124,16 @@ class Expressions:
             return []
         found: dict[str, int] = {}
         for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-            if not (isinstance(node.node, nodes.Name) and node.node.name == "steps"):
-                continue
             if isinstance(node, nodes.Getattr):
-                step_id = node.attr
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                step_id = node.arg.value
+                base, step_id = node.node, node.attr
+            elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+                base, step_id = node.node, node.arg.value
             else:
                 continue  # steps[some_variable]: only known when it runs
+            if not (isinstance(base, nodes.Name) and base.name == "steps"):
+                continue
+            if not isinstance(step_id, str):
+                continue
             m = re.search(rf"steps\s*(\.\s*|\[\s*['\"]){re.escape(step_id)}\b", source)
             found.setdefault(step_id, m.end() - len(step_id) if m else 0)
         return list(found.items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ class _MissingListIsEmpty(jmespath.functions.Functions):
     where a function takes only lists or objects becomes ``[]`` or ``{}``; nothing else changes.
     """
 
-    def call_function(self, function_name: str, resolved_args: list[Any]) -> Any:
+    def call_function(self, function_name: str, resolved_args: Iterable[Any]) -> Any:
         spec = self.FUNCTION_TABLE.get(function_name)
         if spec is not None:
             signature = spec["signature"]

@@ -21,27 +21,22 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from csflow.engine.errors import StepError
 from csflow.serve.config import DEFAULT_TENANT, LoadContext
-from csflow.serve.models import COFFIELD_DEADLINE, CoffieldChannel
-from csflow.serve.runtime import (
+from csflow.serve.endpoint import (
+    Answer,
     BadBody,
-    BodyTooLarge,
-    budget,
-    json_response,
+    Call,
+    Caller,
+    Endpoint,
+    Inbound,
     parse_json_object,
-    read_body,
-    record,
-    run_within,
-    shielded,
-    truthy,
+    unencodable,
 )
+from csflow.serve.models import COFFIELD_DEADLINE, CoffieldChannel
+from csflow.serve.runtime import Outcome, text, truthy
 from csflow.serve.templates import (
     REQUEST_ONLY,
     RUN_NAMES,
@@ -52,16 +47,29 @@ from csflow.serve.templates import (
     unwrap,
 )
 
+if TYPE_CHECKING:
+    from csflow import Project
+
 REQUEST_FIELDS = frozenset({"kind", "reference", "context", "tenant_id"})
 UNAVAILABLE = "The order system could not be reached right now."
 _DUMMY_SECRET = b"\x00" * 32  # an unknown tenant still costs one HMAC: no timing tell
 
 
-def failure(code: str, message: str | None = None, status: int = 200) -> Response:
+def failure(
+    code: str,
+    message: str | None = None,
+    status: int = 200,
+    outcome: str | None = None,
+    detail: str | None = None,
+) -> Answer:
     body: dict[str, Any] = {"ok": False, "error_code": code}
     if message:
         body["message"] = message
-    return json_response(body, status)
+    return Answer.json(body, status, outcome or code, detail=detail)
+
+
+_UNAUTHORIZED = failure("unauthorized", status=401)
+_TOO_LARGE = failure("invalid_reference", "the request body is over 64 KiB", 413, "too_large")
 
 
 @dataclass
@@ -81,53 +89,53 @@ class Signer:
     tenant_id: str | None  # None: any Coffield tenant id not claimed by another tenant
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A signed lookup: its body, and the kind it asks for."""
+
+    data: dict[str, Any]
+    kind_name: str
+    kind: Kind
+    reference: str | int
+
+
 @dataclass
-class CoffieldEndpoint:
+class CoffieldEndpoint(Endpoint[Lookup]):
+    methods: ClassVar[tuple[str, ...]] = ("POST",)
+    platform: ClassVar[str] = "coffield"
     name: str
     path: str
     by_id: dict[str, Signer]
     fallback: Signer | None
-    projects: dict[str, Any]
+    projects: dict[str, Project]  # tenant -> its project
     kinds: dict[str, Kind]
     max_age: float
-    unavailable: Render | None
+    unavailable_text: Render | None
     timeout: float
-    type: str = "coffield"
-
-    def routes(self) -> list[BaseRoute]:
-        fallback = lambda: failure("receiver_error", UNAVAILABLE, 503)  # noqa: E731
-        return [Route(self.path, shielded(self.handle, fallback), methods=["POST"])]
 
     def _signer(self, tenant_id: str | None) -> Signer | None:
         if tenant_id is not None and tenant_id in self.by_id:
             return self.by_id[tenant_id]
         return self.fallback
 
-    async def handle(self, request: Request) -> Response:
-        note = record(request)
-        note["channel"] = self.name
+    async def authenticate(self, request: Inbound) -> Caller | Answer:
+        """The signature of the raw body, checked in constant time before anything is parsed
+        but the tenant id that picks the secret."""
         signature = request.headers.get("x-coffield-signature")
         if not signature:
-            note["outcome"] = "unauthorized"
-            return failure("unauthorized", status=401)
-        try:
-            body = await read_body(request)
-        except BodyTooLarge:
-            note["outcome"] = "too_large"
-            return failure("invalid_reference", "the request body is over 64 KiB", 413)
+            return _UNAUTHORIZED
+        body = await request.body(self.timeout)
         claimed = request.headers.get("x-coffield-tenant-id") or _peek_tenant(body)
         signer = self._signer(claimed)
         secret = signer.secret if signer is not None else _DUMMY_SECRET
         expected = b"sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
         valid = hmac.compare_digest(expected, signature.strip().encode("latin-1", "replace"))
         if signer is None or not valid or not self._fresh(request):
-            note["outcome"] = "unauthorized"
-            return failure("unauthorized", status=401)
+            return _UNAUTHORIZED
         try:
             data = parse_json_object(body)
         except BadBody as exc:
-            note["outcome"] = "bad_request"
-            return failure("invalid_reference", str(exc))
+            return failure("invalid_reference", str(exc), outcome="bad_request")
         tenant_id = data.get("tenant_id")
         # The header is not signed, the body is: the body's tenant must be the one that signed.
         if (
@@ -135,12 +143,10 @@ class CoffieldEndpoint:
             or str(tenant_id) != (claimed or str(tenant_id))
             or (signer.tenant_id is not None and str(tenant_id) != signer.tenant_id)
         ):
-            note["outcome"] = "unauthorized"
-            return failure("unauthorized", status=401)
-        note["tenant"] = signer.tenant
-        return await self._lookup(request, data, signer.tenant, note)
+            return _UNAUTHORIZED
+        return Caller(signer.tenant, self.projects[signer.tenant], data)
 
-    def _fresh(self, request: Request) -> bool:
+    def _fresh(self, request: Inbound) -> bool:
         if not self.max_age:
             return True
         raw = request.headers.get("x-coffield-timestamp", "")
@@ -150,68 +156,73 @@ class CoffieldEndpoint:
             return False
         return abs(time.time() - stamp) <= self.max_age  # stale, or from a clock far ahead
 
-    async def _lookup(
-        self, request: Request, data: dict[str, Any], tenant: str, note: dict[str, Any]
-    ) -> Response:
+    async def parse(self, request: Inbound, caller: Caller) -> Call[Lookup] | Answer:
+        data: dict[str, Any] = caller.data
         kind_name, reference = data.get("kind"), data.get("reference")
         if not isinstance(data.get("context"), dict):
             data["context"] = {}  # optional in the seed: an absent context reads as empty
         kind = self.kinds.get(kind_name) if isinstance(kind_name, str) else None
-        if kind is None:
-            note["outcome"] = "invalid_reference"
+        if kind is None or not isinstance(kind_name, str):
             shown = str(kind_name)[:40]
             return failure("invalid_reference", f"this endpoint does not look up '{shown}'")
         if not isinstance(reference, str | int) or not str(reference).strip():
-            note["outcome"] = "invalid_reference"
             return failure("invalid_reference", "the request has no reference")
+        where = unencodable(data, "request")
+        if where is not None:  # Coffield's own answer to a reference it cannot look up
+            message = f"{where.removeprefix('request.')} is not valid text"
+            return failure("invalid_reference", message)
+        lookup = Lookup(data, kind_name, kind, reference)
         try:
             inputs = unwrap(kind.inputs(scope(data)))
         except StepError as exc:
-            return self._unavailable(data, None, note, exc)
-        outcome = await run_within(
-            self.projects[tenant], kind.flow, inputs, budget(request, self.timeout), note
-        )
-        if outcome.usage_error is not None:
-            note["outcome"] = "invalid_reference"
-            return failure("invalid_reference", outcome.usage_error)
-        if not outcome.completed:
-            return self._unavailable(data, outcome.result, note)
-        result = outcome.result
-        s = scope(data, result.outputs, result.reply, result.status)
+            return self._unavailable(data, None, str(exc))
+        return Call(caller, kind.flow, inputs, lookup)
+
+    def refuse_inputs(self, call: Call[Lookup], message: str) -> Answer:
+        return failure("invalid_reference", message)
+
+    def render(self, call: Call[Lookup], outcome: Outcome) -> Answer:
+        result, lookup = outcome.result, call.request
+        if result is None or not outcome.completed:
+            return self._unavailable(lookup.data, result)
+        kind = lookup.kind
+        s = scope(lookup.data, result.outputs, result.reply, result.status)
         try:
             found = truthy(kind.found(s)) if kind.found is not None else True
-            summary = _text(kind.summary(s))
+            summary = text(kind.summary(s))
             if not found:
-                note["outcome"] = "not_found"
                 return failure("not_found", summary or "No match for that reference.")
-            status = _text(kind.status(s)) or "unknown"
+            status = text(kind.status(s)) or "unknown"
             details = unwrap(kind.details(s))
         except StepError as exc:
-            return self._unavailable(data, result, note, exc)
-        note["outcome"] = "found"
+            return self._unavailable(lookup.data, result, str(exc))
         if isinstance(details, dict):
             details = {k: v for k, v in details.items() if v is not None}
-        return json_response(
-            {
-                "ok": True,
-                "status": status,
-                "summary": summary or f"The {kind_name} {reference} is {status}.",
-                "details": details if details is not None else {},
-            }
-        )
+        answer = {
+            "ok": True,
+            "status": status,
+            "summary": summary or f"The {lookup.kind_name} {lookup.reference} is {status}.",
+            "details": details if details is not None else {},
+        }
+        return Answer.json(answer, 200, "found")
 
-    def _unavailable(
-        self, data: dict[str, Any], result: Any, note: dict[str, Any], exc: Exception | None = None
-    ) -> Response:
-        note["outcome"] = "unavailable"
-        if exc is not None:
-            note["template_error"] = str(exc)[:200]
-        text = UNAVAILABLE
-        if self.unavailable is not None:
+    def unavailable(self, detail: str | None = None) -> Answer:
+        return failure("receiver_error", UNAVAILABLE, 503, "unavailable", detail)
+
+    def too_large(self) -> Answer:
+        return _TOO_LARGE
+
+    def _unavailable(self, data: dict[str, Any], result: Any, detail: str | None = None) -> Answer:
+        message = UNAVAILABLE
+        if self.unavailable_text is not None:
             s = scope(data, getattr(result, "outputs", None), getattr(result, "reply", None))
             with contextlib.suppress(StepError):
-                text = _text(self.unavailable(s)) or UNAVAILABLE
-        return failure("receiver_error", text, 503)
+                message = text(self.unavailable_text(s)) or UNAVAILABLE
+        return failure("receiver_error", message, 503, "unavailable", detail)
+
+    @classmethod
+    def build(cls, name: str, model: CoffieldChannel, ctx: LoadContext) -> CoffieldEndpoint | None:
+        return _build(name, model, ctx)
 
 
 def _peek_tenant(body: bytes) -> str | None:
@@ -222,10 +233,6 @@ def _peek_tenant(body: bytes) -> str | None:
         return None
     value = data.get("tenant_id") if isinstance(data, dict) else None
     return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
 
 
 def _pick(
@@ -243,7 +250,7 @@ def _pick(
     return t.value(channel_value, (channel, key), reads)
 
 
-def build(name: str, model: CoffieldChannel, ctx: LoadContext) -> CoffieldEndpoint | None:
+def _build(name: str, model: CoffieldChannel, ctx: LoadContext) -> CoffieldEndpoint:
     by_id: dict[str, Signer] = {}
     fallback: Signer | None = None
     served: dict[str, Any] = {}
@@ -301,6 +308,6 @@ def build(name: str, model: CoffieldChannel, ctx: LoadContext) -> CoffieldEndpoi
         projects={k: v.project for k, v in served.items()},
         kinds=kinds,
         max_age=model.max_age,
-        unavailable=unavailable,
+        unavailable_text=unavailable,
         timeout=model.timeout or COFFIELD_DEADLINE,
     )

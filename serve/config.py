@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,12 +18,22 @@ from csflow.engine.model import NAME_RE, SecretRef
 from csflow.engine.source import Loc, Source, display_path, load_yaml
 from csflow.engine.suggest import did_you_mean
 from csflow.engine.validation import validate
-from csflow.serve.models import CHANNEL_TYPES, EnvRef, TenantSpec
+from csflow.serve.models import (
+    CHANNEL_TYPES,
+    ChannelModel,
+    CoffieldChannel,
+    EnvRef,
+    GenericChannel,
+    OrderLookupChannel,
+    TenantSpec,
+    ZipchatChannel,
+)
 from csflow.serve.runtime import KeyRing
 from csflow.serve.templates import TemplateCompiler
 
 if TYPE_CHECKING:
-    from csflow.engine.project import Project
+    from csflow import Project
+    from csflow.serve.endpoint import Endpoint
 
 FILE_NAME = "channels.yaml"
 DEFAULT_TENANT = "default"  # the served project itself, in logs and messages
@@ -43,7 +53,7 @@ class Channels:
     """What the server serves: endpoints by channel name, and the tenants' projects."""
 
     root: Path
-    endpoints: dict[str, Any] = field(default_factory=dict)
+    endpoints: dict[str, Endpoint[Any]] = field(default_factory=dict)
     tenants: dict[str, Tenant] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # values to redact from any log line
     # Variables not set, whose channels.yaml default (a demo key) was taken instead.
@@ -189,17 +199,23 @@ class LoadContext:
         return ring, served
 
 
-Builder = Callable[[str, Any, LoadContext], Any]
+def platforms() -> dict[type[ChannelModel], type[Endpoint[Any]]]:
+    """The one table of platforms: each channel model of channels.yaml and its endpoint type.
 
-
-def _builders() -> dict[str, Builder]:
-    from csflow.serve import coffield, generic, order_lookup, zipchat
+    A new platform is a module with an ``Endpoint`` subclass, its model in models.py, and a
+    line here (and its part of /openapi.json). Imported late: the platform modules import this
+    one for ``LoadContext``.
+    """
+    from csflow.serve.coffield import CoffieldEndpoint
+    from csflow.serve.generic import GenericEndpoint
+    from csflow.serve.order_lookup import OrderLookupEndpoint
+    from csflow.serve.zipchat import ZipchatEndpoint
 
     return {
-        "generic": generic.build,
-        "zipchat": zipchat.build,
-        "coffield": coffield.build,
-        "order_lookup": order_lookup.build,
+        GenericChannel: GenericEndpoint,
+        ZipchatChannel: ZipchatEndpoint,
+        CoffieldChannel: CoffieldEndpoint,
+        OrderLookupChannel: OrderLookupEndpoint,
     }
 
 
@@ -234,7 +250,7 @@ def load_channels(
     ctx.store = store
     _load_tenants(ctx, data.get("tenants"), project)
     channels.tenants = ctx.tenants
-    builders = _builders()
+    table = platforms()
     paths: dict[str, str] = {}
     for name, raw in data.items():
         if name == "tenants":
@@ -248,7 +264,7 @@ def load_channels(
             )
             continue
         paths[model.path] = name
-        endpoint = builders[model.type](name, model, ctx)
+        endpoint = table[type(model)].build(name, model, ctx)
         if endpoint is not None:
             channels.endpoints[name] = endpoint
     channels.secrets = ctx.secrets
@@ -330,7 +346,7 @@ def _load_tenants(ctx: LoadContext, raw: Any, project: Project | None) -> None:
 def _load_project(
     ctx: LoadContext, folder: Path, env: Mapping[str, str], loc: Loc, tenant: str | None = None
 ) -> Project | None:
-    from csflow.engine.project import Project as project
+    from csflow import Project as project
 
     try:
         return project.load(folder, environ=env, store=ctx.store)

@@ -10,16 +10,15 @@ that knows the configured keys and secrets, in case one ever reaches a message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
-import time
+from dataclasses import dataclass, fields
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from csflow.adapters.secrets import Redactor
-from csflow.serve.runtime import RECORD_KEY, STARTED_KEY
+from csflow.serve.runtime import Outcome
 
 access_log = logging.getLogger("csflow.access")
 app_log = logging.getLogger("csflow.channels")
@@ -48,63 +47,116 @@ class JsonFormatter(logging.Formatter):
         return REDACTOR.text(json.dumps(out, default=str, ensure_ascii=False))
 
 
+class LoopFlushedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes once per turn of the event loop, not once per line.
+
+    Under load one turn of the loop answers many requests. A write per line is a write(2) per
+    request when the stream is unbuffered (``PYTHONUNBUFFERED=1``, common in containers), and
+    each one hands the GIL to the run store's writer thread in the middle of an answer: about
+    a tenth of the server's CPU (bench/README.md, "Serve"). Lines are kept here and written
+    together before the loop next waits for I/O; at once when no loop runs in this thread.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread: write now
+            self._write([line])
+            return
+        if not self._pending:
+            loop.call_soon(self._write_pending)
+        self._pending.append(line)
+
+    def _write_pending(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            lines, self._pending = self._pending, []
+        self._write(lines)
+
+    def _write(self, lines: list[str]) -> None:
+        if lines:
+            try:
+                self.stream.write("".join(lines))
+                self.stream.flush()
+            except Exception:  # a closed or broken stream must not break an answer
+                pass
+
+    def flush(self) -> None:
+        self._write_pending()
+
+    def close(self) -> None:
+        self._write_pending()
+        super().close()
+
+
 def emit(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
     if logger.isEnabledFor(level):
         logger.log(level, message, extra={"fields": fields})
 
 
-_INTERNAL_ERROR = b'{"error":"internal_error","message":"the server could not answer; see its log"}'
+@dataclass(slots=True)
+class AccessEntry:
+    """One access log line: what was asked (never a query, header or body) and what was done."""
+
+    method: str
+    path: str  # never the query string: keys and PII live there
+    client: str | None
+    status: int = 0
+    duration_ms: float = 0.0
+    channel: str | None = None
+    tenant: str | None = None
+    flow: str | None = None
+    run_id: str | None = None
+    run_status: str | None = None
+    error_kind: str | None = None
+    outcome: str | None = None
+    orders: int | None = None  # order_lookup: how many orders the answer holds
+    detail: str | None = None  # why the answer is what it is (a template's error, a late body)
+    internal_error: str | None = None
+
+    def ran(self, outcome: Outcome) -> None:
+        """What the run did: its id and status, or why there was none."""
+        result = outcome.result
+        if result is not None:
+            self.run_id = result.run_id
+            self.run_status = result.status
+            if result.error:
+                self.error_kind = result.error.get("kind")
+        elif outcome.usage_error is not None:
+            self.run_status = "bad_inputs"
+        else:
+            self.run_status = "no_time" if outcome.no_time else "overran"
+
+    def fields(self) -> dict[str, Any]:
+        """The line's fields; the request's own are always there, the channel's when known."""
+        out: dict[str, Any] = {
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "client": self.client,
+        }
+        for name in _CHANNEL_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+    def write(self) -> None:
+        emit(access_log, logging.ERROR if self.internal_error else logging.INFO, "request",
+             **self.fields())  # fmt: skip
 
 
-class AccessLog:
-    """ASGI middleware: times each request, logs one line, and turns a crash into a 500."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        scope[STARTED_KEY] = asyncio.get_running_loop().time()  # the deadline's clock
-        started = time.perf_counter()  # the log's: the loop's clock can tick in whole ms
-        note: dict[str, Any] = {}
-        scope[RECORD_KEY] = note
-        status = 0
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        except Exception as exc:  # a bug of ours: one log line, a plain 500, no traceback
-            note["internal_error"] = f"{type(exc).__name__}: {exc}"[:300]
-            if status == 0:
-                status = 500
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [(b"content-type", b"application/json")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
-        finally:
-            client = scope.get("client")
-            emit(
-                access_log,
-                logging.ERROR if "internal_error" in note else logging.INFO,
-                "request",
-                method=scope.get("method"),
-                path=scope.get("path"),  # never the query string: keys and PII live there
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                client=client[0] if client else None,
-                **note,
-            )
+_CHANNEL_FIELDS = tuple(f.name for f in fields(AccessEntry) if f.name not in
+                        ("method", "path", "status", "duration_ms", "client"))  # fmt: skip
 
 
 LOG_CONFIG: dict[str, Any] = {
@@ -113,7 +165,7 @@ LOG_CONFIG: dict[str, Any] = {
     "formatters": {"json": {"()": "csflow.serve.logs.JsonFormatter"}},
     "handlers": {
         "stdout": {
-            "class": "logging.StreamHandler",
+            "class": "csflow.serve.logs.LoopFlushedStreamHandler",
             "formatter": "json",
             "stream": "ext://sys.stdout",
         },

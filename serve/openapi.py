@@ -7,9 +7,15 @@ own flows are not listed: the document is public, a tenant's flows are not.
 
 from __future__ import annotations
 
+from functools import singledispatch
 from typing import Any
 
+from csflow.serve.coffield import CoffieldEndpoint
 from csflow.serve.config import DEFAULT_TENANT, Channels
+from csflow.serve.endpoint import Endpoint
+from csflow.serve.generic import GenericEndpoint
+from csflow.serve.order_lookup import Order, OrderLookupEndpoint
+from csflow.serve.zipchat import ZipchatEndpoint
 
 _TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
@@ -50,12 +56,43 @@ _RUN_RESULT = {
 }
 
 
-def _schema(spec: Any) -> dict[str, Any]:
+_FORMATS = {"uri": "uri", "date": "date"}
+# Email and phone are written as the patterns the engine checks (engine/coerce.py), not as
+# formats: JSON Schema's "email" refuses addresses the engine takes, and the document must
+# not promise refusals the server does not make. The engine strips spaces around a value
+# first (Python's idea of a space, written out: a pattern's \s is JavaScript's), and blank
+# text is an absent input.
+_SPACE = (
+    "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+_WORD = f"[^@{_SPACE}]+"
+_PATTERNS = {
+    "email": (f"^[{_SPACE}]*{_WORD}@{_WORD}\\.{_WORD}[{_SPACE}]*$", "an email address"),
+    "phone": (r"^(\D*\d){7}", "a phone number: 7 digits or more"),
+}
+_BLANK = f"^[{_SPACE}]*$"
+_NOT_BLANK = f"[^{_SPACE}]"
+
+
+def _schema(spec: Any, required: bool) -> dict[str, Any]:
+    """An input's schema; an optional input may be null (absent), a required string not blank."""
     out = dict(_TYPES.get(spec.type, {}))
-    if getattr(spec, "format", None) == "email":
-        out["format"] = "email"
+    fmt = getattr(spec, "format", None) or ""
+    if fmt in _FORMATS:
+        out["format"] = _FORMATS[fmt]
+    if fmt in _PATTERNS and spec.type == "string":
+        pattern, what = _PATTERNS[fmt]
+        out["pattern"] = pattern if required else f"{_BLANK}|{pattern}"
+        out["description"] = what
+    elif required and spec.type == "string":
+        out["pattern"] = _NOT_BLANK  # blank text is a missing input
     if spec.enum is not None:
         out["enum"] = list(spec.enum)
+    if not required and "type" in out:
+        out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"].append(None)
     if spec.description:
         out["description"] = spec.description
     return out
@@ -65,7 +102,14 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _generic(endpoint: Any) -> dict[str, Any]:
+@singledispatch
+def paths(endpoint: Endpoint[Any]) -> dict[str, Any]:
+    """The document's paths for one endpoint, by its platform's type."""
+    raise TypeError(f"no OpenAPI paths for {type(endpoint).__name__}")
+
+
+@paths.register
+def _generic(endpoint: GenericEndpoint) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     if DEFAULT_TENANT not in endpoint.projects:
         return paths
@@ -74,17 +118,23 @@ def _generic(endpoint: Any) -> dict[str, Any]:
         inputs: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
-            "properties": {n: _schema(s) for n, s in plan.inputs.items()},
+            "properties": {n: _schema(s, n in required) for n, s in plan.inputs.items()},
         }
         if required:
             inputs["required"] = required
-        body = {"type": "object", "properties": {"inputs": inputs}, "additionalProperties": False}
+        body: dict[str, Any] = {
+            "type": "object",
+            "properties": {"inputs": inputs},
+            "additionalProperties": False,
+        }
+        if required:  # an empty body is {"inputs": {}}: fine only when no input is required
+            body["required"] = ["inputs"]
         paths[f"{endpoint.path}/flows/{name}/runs"] = {
             "post": {
                 "operationId": f"run_{name}",
                 "summary": (plan.model.description or f"Run {name}").strip(),
                 "security": [{"apiKey": []}],
-                "requestBody": {"required": True, **_json(body, "the flow's inputs")},
+                "requestBody": {"required": bool(required), **_json(body, "the flow's inputs")},
                 "responses": {
                     "200": _json(_RUN_RESULT, "the run's result, completed or failed (spec §8)"),
                     "400": _json(_ERROR, "bad body, or inputs missing, unknown or mistyped"),
@@ -97,15 +147,17 @@ def _generic(endpoint: Any) -> dict[str, Any]:
     return paths
 
 
-def _zipchat(endpoint: Any) -> dict[str, Any]:
+@paths.register
+def _zipchat(endpoint: ZipchatEndpoint) -> dict[str, Any]:
     context = {"type": "object", "properties": {"context": {"type": "string"}}}
     found = {
         "type": "object",
         "required": ["context"],
         "properties": {"context": {"type": "string"}, "tracking_url": {"type": ["string", "null"]}},
     }
+    text = {"type": "string", "minLength": 1, "pattern": "\\S"}  # blank is missing (400)
     query = [
-        {"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
+        {"name": n, "in": "query", "required": True, "schema": text}
         for n in ("order_id", "customer_email")
     ]
     return {
@@ -127,7 +179,8 @@ def _zipchat(endpoint: Any) -> dict[str, Any]:
     }
 
 
-def _coffield(endpoint: Any) -> dict[str, Any]:
+@paths.register
+def _coffield(endpoint: CoffieldEndpoint) -> dict[str, Any]:
     answer = {
         "oneOf": [
             {
@@ -190,7 +243,8 @@ def _coffield(endpoint: Any) -> dict[str, Any]:
     }
 
 
-def _order_lookup(endpoint: Any) -> dict[str, Any]:
+@paths.register
+def _order_lookup(endpoint: OrderLookupEndpoint) -> dict[str, Any]:
     query = [
         {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
         for n in ("email", "order_id", "phone", "ref_id")
@@ -207,7 +261,7 @@ def _order_lookup(endpoint: Any) -> dict[str, Any]:
                         {"type": "array", "items": {"$ref": "#/components/schemas/Order"}},
                         "the matching orders, [] when none",
                     ),
-                    "400": _json(_ERROR, "no parameter given"),
+                    "400": _json(_ERROR, "none of the parameters given, or one refused"),
                     "401": _json(_ERROR, "missing or wrong key"),
                     "503": _json(_ERROR, "could not check right now"),
                 },
@@ -216,27 +270,17 @@ def _order_lookup(endpoint: Any) -> dict[str, Any]:
     }
 
 
-_BUILDERS = {
-    "generic": _generic,
-    "zipchat": _zipchat,
-    "coffield": _coffield,
-    "order_lookup": _order_lookup,
-}
-
-
 def document(channels: Channels) -> dict[str, Any]:
-    from csflow.serve.order_lookup import Order
-
-    paths: dict[str, Any] = {}
+    described: dict[str, Any] = {}
     for endpoint in channels.endpoints.values():
-        paths.update(_BUILDERS[endpoint.type](endpoint))
+        described.update(paths(endpoint))
     order_schema = Order.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas = {"Order": {k: v for k, v in order_schema.items() if k != "$defs"}}
     schemas.update(order_schema.get("$defs", {}))
     return {
         "openapi": "3.1.0",
         "info": {"title": "csflow channels", "version": "1"},
-        "paths": paths,
+        "paths": described,
         "components": {
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
             "schemas": schemas,

@@ -11,27 +11,19 @@ Errors are ``{"error": CODE, "message": ...}``: 400 ``missing_parameter``, 401
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from csflow.engine.errors import StepError
 from csflow.serve.config import LoadContext
+from csflow.serve.endpoint import Answer, Call, Caller, Endpoint, Inbound
 from csflow.serve.models import DEFAULT_DEADLINE, OrderLookupChannel
-from csflow.serve.runtime import (
-    BodyTooLarge,
-    KeyRing,
-    budget,
-    json_response,
-    read_body,
-    record,
-    run_within,
-    shielded,
-)
+from csflow.serve.runtime import KeyRing, Outcome, plain_json
 from csflow.serve.templates import REQUEST_ONLY, RUN_NAMES, Reads, Render, scope, unwrap
+
+if TYPE_CHECKING:
+    from csflow import Project
 
 PARAMETERS = ("email", "order_id", "phone", "ref_id")
 
@@ -82,65 +74,61 @@ class Order(_Open):
 ORDERS = TypeAdapter(list[Order])
 
 
-def error(status: int, code: str, message: str) -> Response:
-    return json_response({"error": code, "message": message}, status)
+def error(status: int, code: str, message: str, outcome: str, detail: str | None = None) -> Answer:
+    return Answer.json({"error": code, "message": message}, status, outcome, detail=detail)
+
+
+_UNAUTHORIZED = error(401, "unauthorized", "missing or invalid API key", "unauthorized")
+_TOO_LARGE = error(413, "too_large", "the request body is over 64 KiB", "too_large")
+_NO_PARAMETER = error(
+    400, "missing_parameter", "give at least one of email, order_id, phone, ref_id", "bad_request"
+)
+Fields = dict[str, str]
 
 
 @dataclass
-class OrderLookupEndpoint:
+class OrderLookupEndpoint(Endpoint[Fields]):
+    methods: ClassVar[tuple[str, ...]] = ("GET",)
+    platform: ClassVar[str] = "order_lookup"
     name: str
     path: str
     keys: KeyRing
-    projects: dict[str, Any]
+    projects: dict[str, Project]  # tenant -> its project
     flow: str
     inputs: Render
     orders: Render
     timeout: float
-    type: str = "order_lookup"
 
-    def routes(self) -> list[BaseRoute]:
-        fallback = lambda: error(503, "unavailable", "the order system could not be reached")  # noqa: E731
-        return [Route(self.path, shielded(self.handle, fallback), methods=["GET"])]
-
-    async def handle(self, request: Request) -> Response:
-        note = record(request)
-        note["channel"] = self.name
-        presented = request.headers.get("x-api-key") or _bearer(
-            request.headers.get("authorization")
-        )
-        tenant = self.keys.match(presented)
+    async def authenticate(self, request: Inbound) -> Caller | Answer:
+        headers = request.headers
+        tenant = self.keys.match(headers.get("x-api-key") or _bearer(headers.get("authorization")))
         if tenant is None:
-            note["outcome"] = "unauthorized"
-            return error(401, "unauthorized", "missing or invalid API key")
-        note["tenant"] = tenant
-        try:
-            await read_body(request)
-        except BodyTooLarge:
-            note["outcome"] = "too_large"
-            return error(413, "too_large", "the request body is over 64 KiB")
-        fields = {k: v for k, v in request.query_params.items() if k in PARAMETERS and v.strip()}
+            return _UNAUTHORIZED
+        return Caller(tenant, self.projects[tenant])
+
+    async def parse(self, request: Inbound, caller: Caller) -> Call[Fields] | Answer:
+        await request.body(self.timeout)
+        fields = {k: v for k, v in request.query.items() if k in PARAMETERS and v.strip()}
         if not fields:
-            note["outcome"] = "bad_request"
-            return error(
-                400, "missing_parameter", "give at least one of email, order_id, phone, ref_id"
-            )
+            return _NO_PARAMETER
         try:
             inputs = unwrap(self.inputs(scope(fields)))
         except StepError as exc:
-            return self._unavailable(note, str(exc))
-        outcome = await run_within(
-            self.projects[tenant], self.flow, inputs, budget(request, self.timeout), note
-        )
-        if outcome.usage_error is not None:
-            note["outcome"] = "bad_request"
-            return error(400, "invalid_parameter", outcome.usage_error)
-        if not outcome.completed:
-            return self._unavailable(note)
+            return self.unavailable(str(exc))
+        return Call(caller, self.flow, inputs, fields)
+
+    def refuse_inputs(self, call: Call[Fields], message: str) -> Answer:
+        return error(400, "invalid_parameter", message, "bad_request")
+
+    def render(self, call: Call[Fields], outcome: Outcome) -> Answer:
         result = outcome.result
+        if result is None or not outcome.completed:
+            return self.unavailable()
         try:
-            orders = unwrap(self.orders(scope(fields, result.outputs, result.reply, result.status)))
+            s = scope(call.request, result.outputs, result.reply, result.status)
+            orders = unwrap(self.orders(s))
         except StepError as exc:
-            return self._unavailable(note, str(exc))
+            return self.unavailable(str(exc))
         if orders is None:
             orders = []
         elif isinstance(orders, dict):
@@ -150,36 +138,36 @@ class OrderLookupEndpoint:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            return self._unavailable(note, f"orders[{where}]: {first['msg']}")
-        note["outcome"] = "found" if orders else "not_found"
-        note["orders"] = len(orders)
-        return json_response(orders)
+            return self.unavailable(f"orders[{where}]: {first['msg']}")
+        outcome_ = "found" if orders else "not_found"
+        return Answer(200, plain_json(orders), outcome_, orders=len(orders))
 
-    def _unavailable(self, note: dict[str, Any], why: str | None = None) -> Response:
-        note["outcome"] = "unavailable"
-        if why:
-            note["template_error"] = why[:200]
-        return error(503, "unavailable", "the order system could not be reached; try again later")
+    def unavailable(self, detail: str | None = None) -> Answer:
+        message = "the order system could not be reached; try again later"
+        return error(503, "unavailable", message, "unavailable", detail)
+
+    def too_large(self) -> Answer:
+        return _TOO_LARGE
+
+    @classmethod
+    def build(cls, name: str, model: OrderLookupChannel, ctx: LoadContext) -> OrderLookupEndpoint:
+        default = [(model.api_key, (name, "api_key"))] if model.api_key is not None else []
+        keys, served = ctx.key_ring(name, default, model.tenants)
+        outputs = ctx.served_flow(model.flow, served, model.inputs, (name,))
+        fields = frozenset(PARAMETERS)
+        t = ctx.templates
+        return cls(
+            name=name,
+            path=model.path,
+            keys=keys,
+            projects={k: v.project for k, v in served.items()},
+            flow=model.flow,
+            inputs=t.value(model.inputs, (name, "inputs"), Reads(REQUEST_ONLY, fields, {})),
+            orders=t.template(model.orders, (name, "orders"), Reads(RUN_NAMES, fields, outputs)),
+            timeout=model.timeout or DEFAULT_DEADLINE,
+        )
 
 
 def _bearer(header: str | None) -> str | None:
     scheme, _, value = (header or "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" else None
-
-
-def build(name: str, model: OrderLookupChannel, ctx: LoadContext) -> OrderLookupEndpoint | None:
-    default = [(model.api_key, (name, "api_key"))] if model.api_key is not None else []
-    keys, served = ctx.key_ring(name, default, model.tenants)
-    outputs = ctx.served_flow(model.flow, served, model.inputs, (name,))
-    fields = frozenset(PARAMETERS)
-    t = ctx.templates
-    return OrderLookupEndpoint(
-        name=name,
-        path=model.path,
-        keys=keys,
-        projects={k: v.project for k, v in served.items()},
-        flow=model.flow,
-        inputs=t.value(model.inputs, (name, "inputs"), Reads(REQUEST_ONLY, fields, {})),
-        orders=t.template(model.orders, (name, "orders"), Reads(RUN_NAMES, fields, outputs)),
-        timeout=model.timeout or DEFAULT_DEADLINE,
-    )

@@ -22,7 +22,9 @@ from typing import Any
 
 import uvicorn
 
-from csflow.serve.app import PROJECT_ENV, ChannelsApp
+from csflow.serve import http_limits
+from csflow.serve.app import PROJECT_ENV, ChannelsApp, settle_heap
+from csflow.serve.http_limits import Limits, guarded_protocol
 from csflow.serve.logs import LOG_CONFIG, app_log, emit
 
 TLS = tuple[str, str]  # certificate file, key file
@@ -51,17 +53,30 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def uvicorn_config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
+def uvicorn_settings(limits: Limits) -> dict[str, Any]:
+    """What every csflow server runs with, one worker or many."""
+    return {
+        "http": guarded_protocol(limits),  # httptools, with bounds on the head (http_limits)
+        "loop": "auto",  # uvloop where it is installed
+        "access_log": False,  # ours is structured and has no query strings (logs.AccessEntry)
+        "lifespan": "on",
+        "ws": "none",
+        "server_header": False,
+        "timeout_graceful_shutdown": int(GRACE),
+        "timeout_keep_alive": limits.keep_alive,
+        "limit_concurrency": limits.concurrency,
+    }
+
+
+def uvicorn_config(
+    app: Any, host: str, port: int, limits: Limits | None = None, **extra: Any
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        access_log=False,  # ours is structured and has no query strings (logs.AccessLog)
         log_config=extra.pop("log_config", LOG_CONFIG),
-        lifespan="on",
-        ws="none",
-        server_header=False,
-        timeout_graceful_shutdown=int(GRACE),
+        **uvicorn_settings(limits or Limits()),
         **extra,
     )
 
@@ -105,6 +120,7 @@ def serve(
     """
     sock = sock or bind(host, port)
     server = _Server(uvicorn_config(app, host, port, **_tls(tls)))
+    settle_heap()  # this process serves until it exits: what is loaded now stays
     bound = sock.getsockname()[1]
 
     async def main() -> None:
@@ -141,12 +157,12 @@ def serve_workers(
         host=host,
         port=port,
         workers=workers,
-        access_log=False,
         log_config=LOG_CONFIG,
-        lifespan="on",
-        ws="none",
-        server_header=False,
-        timeout_graceful_shutdown=int(GRACE),
+        # Workers are spawned: they import the protocol by name.
+        **{
+            **uvicorn_settings(Limits()),
+            "http": f"{http_limits.__name__}:GuardedHttpToolsProtocol",
+        },
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
     )
@@ -159,12 +175,19 @@ def _tls(tls: TLS | None) -> dict[str, Any]:
 class ChannelServer:
     """The app on uvicorn, on its own thread and loop: ``with ChannelServer(app) as s: s.url``."""
 
-    def __init__(self, app: ChannelsApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: ChannelsApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: Limits | None = None,
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
         # Tests and the demo keep the process's own logging: no dictConfig from a thread.
-        self._server = uvicorn.Server(uvicorn_config(app, host, port, log_config=None))
+        config = uvicorn_config(app, host, port, limits, log_config=None)
+        self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property

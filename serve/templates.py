@@ -8,7 +8,7 @@ the platform documents, ``outputs.X`` against the flow's declared outputs.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,7 +102,7 @@ class TemplateCompiler:
         self.source = source
         self.problems = problems
 
-    def template(self, text: str, loc: Loc, reads: Reads) -> Compiled:
+    def template(self, text: str, loc: Loc, reads: Reads) -> Render:
         written = len(self.problems)
         try:
             compiled = _EXPRESSIONS.template(text)
@@ -116,9 +116,9 @@ class TemplateCompiler:
                 p = self.problems[i]
                 prefix = f"the default {loc[-1]}: {text!r}: "
                 self.problems[i] = Problem(p.path, p.line, p.column, prefix + p.message)
-        return compiled
+        return _lookup(text) or compiled
 
-    def value(self, obj: Any, loc: Loc, reads: Reads) -> Compiled:
+    def value(self, obj: Any, loc: Loc, reads: Reads) -> Render:
         """A template, or a mapping or list of them (``details``, ``inputs``)."""
         if isinstance(obj, str):
             return self.template(obj, loc, reads)
@@ -167,6 +167,50 @@ class TemplateCompiler:
                 )
 
 
+_LOOKUP = re.compile(r"\{\{\s*(?:(request|outputs)\.([a-zA-Z][a-zA-Z0-9_]*)|(reply|status))\s*\}\}")
+
+
+def _lookup(text: str) -> Render | None:
+    """``{{ request.X }}``, ``{{ outputs.X }}``, ``{{ reply }}`` as a plain look-up.
+
+    Most channel templates are one of these; each is what the sandboxed expression gives
+    (``Fields`` makes an absent field none), for a tenth of the cost of rendering it.
+    """
+    m = _LOOKUP.fullmatch(text)
+    if m is None:
+        return None
+    base, attr, name = m.groups()
+    if name is not None:
+        return _Name(name, text)
+    return _Attribute(base, attr, text)
+
+
+class _Name(Compiled):
+    """``{{ reply }}``: the scope's value, as the template would give it."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str, source: str) -> None:
+        super().__init__(source)
+        self._name = name
+
+    def __call__(self, scope: dict[str, Any]) -> Any:
+        return scope[self._name]
+
+
+class _Attribute(Compiled):
+    """``{{ request.order_id }}``: one attribute of a scope value (absent fields are none)."""
+
+    __slots__ = ("_attr", "_base")
+
+    def __init__(self, base: str, attr: str, source: str) -> None:
+        super().__init__(source)
+        self._base, self._attr = base, attr
+
+    def __call__(self, scope: dict[str, Any]) -> Any:
+        return getattr(scope[self._base], self._attr)
+
+
 def _attributes(ast: nodes.Template) -> list[tuple[str, str]]:
     """``(base, attr)`` for every ``request.attr`` / ``outputs["attr"]`` in the template."""
     found = []
@@ -188,4 +232,4 @@ def _find(text: str, base: str, attr: str) -> int:
     return m.start() if m else 0
 
 
-Render = Callable[[dict[str, Any]], Any]
+Render = Compiled  # what a channel's template compiles into

@@ -16,28 +16,17 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from csflow.engine.errors import StepError
 from csflow.serve.config import LoadContext
+from csflow.serve.endpoint import Answer, Call, Caller, Endpoint, Inbound
 from csflow.serve.models import ZIPCHAT_DEADLINE, ZipchatChannel
-from csflow.serve.runtime import (
-    BodyTooLarge,
-    KeyRing,
-    budget,
-    empty_response,
-    json_response,
-    read_body,
-    record,
-    run_within,
-    shielded,
-    truthy,
-)
+from csflow.serve.runtime import KeyRing, Outcome, text, truthy
 from csflow.serve.templates import REQUEST_ONLY, RUN_NAMES, Reads, Render, scope, unwrap
+
+if TYPE_CHECKING:
+    from csflow import Project
 
 PARAMETERS = ("order_id", "customer_email")
 UNAVAILABLE = (
@@ -46,120 +35,108 @@ UNAVAILABLE = (
 )
 NOT_FOUND = "No order found with the provided details."
 FOUND = "Order found."
+_UNAUTHORIZED = Answer(401, b"", "unauthorized")  # "no body", and still Zipchat's Content-Type
+_TOO_LARGE = Answer.json({"context": "The request was too large to check."}, 413, "too_large")
+
+Fields = dict[str, Any]  # the query's fields, as the templates read them
 
 
 @dataclass
-class ZipchatEndpoint:
+class ZipchatEndpoint(Endpoint[Fields]):
+    methods: ClassVar[tuple[str, ...]] = ("GET",)
+    platform: ClassVar[str] = "zipchat"
     name: str
     path: str
     keys: KeyRing
-    projects: dict[str, Any]  # tenant -> Project
+    projects: dict[str, Project]  # tenant -> its project
     flow: str
     inputs: Render
     found: Render | None
     context: Render
     tracking_url: Render | None
-    unavailable: Render | None
+    unavailable_text: Render | None
     timeout: float
-    type: str = "zipchat"
 
-    def routes(self) -> list[BaseRoute]:
-        fallback = lambda: json_response({"context": UNAVAILABLE}, 503)  # noqa: E731
-        return [Route(self.path, shielded(self.handle, fallback), methods=["GET"])]
-
-    async def handle(self, request: Request) -> Response:
-        note = record(request)
-        note["channel"] = self.name
+    async def authenticate(self, request: Inbound) -> Caller | Answer:
         tenant = self.keys.match(request.headers.get("x-api-key"))
         if tenant is None:
-            note["outcome"] = "unauthorized"
-            return empty_response(401)
-        note["tenant"] = tenant
-        try:
-            await read_body(request)  # a GET has none; one over the limit is still refused
-        except BodyTooLarge:
-            note["outcome"] = "too_large"
-            return json_response({"context": "The request was too large to check."}, 413)
-        fields = dict(request.query_params)
+            return _UNAUTHORIZED
+        return Caller(tenant, self.projects[tenant])
+
+    async def parse(self, request: Inbound, caller: Caller) -> Call[Fields] | Answer:
+        await request.body(self.timeout)  # a GET has none; one over the limit is still refused
+        fields: Fields = dict(request.query)
         missing = [p for p in PARAMETERS if not str(fields.get(p) or "").strip()]
         if missing:
-            note["outcome"] = "bad_request"
-            text = " and ".join(missing)
-            return json_response(
-                {"context": f"The order could not be looked up: {text} missing from the request."},
+            text_ = " and ".join(missing)
+            return Answer.json(
+                {"context": f"The order could not be looked up: {text_} missing from the request."},
                 400,
+                "bad_request",
             )
         try:
             inputs = unwrap(self.inputs(scope(fields)))
         except StepError as exc:
-            return self._unavailable(fields, None, note, exc)
-        outcome = await run_within(
-            self.projects[tenant], self.flow, inputs, budget(request, self.timeout), note
-        )
-        if outcome.usage_error is not None:
-            note["outcome"] = "bad_request"
-            text = f"The order could not be looked up with these details: {outcome.usage_error}"
-            return json_response({"context": text}, 400)
-        if not outcome.completed:
-            return self._unavailable(fields, outcome.result, note)
+            return self._unavailable(fields, None, str(exc))
+        return Call(caller, self.flow, inputs, fields)
+
+    def refuse_inputs(self, call: Call[Fields], message: str) -> Answer:
+        context = f"The order could not be looked up with these details: {message}"
+        return Answer.json({"context": context}, 400, "bad_request")
+
+    def render(self, call: Call[Fields], outcome: Outcome) -> Answer:
         result = outcome.result
-        s = scope(fields, result.outputs, result.reply, result.status)
+        if result is None or not outcome.completed:
+            return self._unavailable(call.request, result)
+        s = scope(call.request, result.outputs, result.reply, result.status)
         try:
             found = truthy(self.found(s)) if self.found is not None else True
-            context = _text(self.context(s)) or (FOUND if found else NOT_FOUND)
-            url = _text(self.tracking_url(s)) if self.tracking_url is not None else None
+            context = text(self.context(s)) or (FOUND if found else NOT_FOUND)
+            url = text(self.tracking_url(s)) if self.tracking_url is not None else None
         except StepError as exc:
-            return self._unavailable(fields, result, note, exc)
-        note["outcome"] = "found" if found else "not_found"
+            return self._unavailable(call.request, result, str(exc))
         if not found:
-            return json_response({"context": context}, 404)
-        return json_response({"context": context, "tracking_url": url or None})
+            return Answer.json({"context": context}, 404, "not_found")
+        return Answer.json({"context": context, "tracking_url": url or None}, 200, "found")
 
-    def _unavailable(
-        self,
-        fields: dict[str, Any],
-        result: Any,
-        note: dict[str, Any],
-        exc: Exception | None = None,
-    ) -> Response:
-        note["outcome"] = "unavailable"
-        if exc is not None:
-            note["template_error"] = str(exc)[:200]
-        text = UNAVAILABLE
-        if self.unavailable is not None:
+    def unavailable(self, detail: str | None = None) -> Answer:
+        return Answer.json({"context": UNAVAILABLE}, 503, "unavailable", detail=detail)
+
+    def too_large(self) -> Answer:
+        return _TOO_LARGE
+
+    def _unavailable(self, fields: Fields, result: Any, detail: str | None = None) -> Answer:
+        context = UNAVAILABLE
+        if self.unavailable_text is not None:
             s = scope(fields, getattr(result, "outputs", None), getattr(result, "reply", None))
             # The platform still gets its answer if this fails: the default says the same.
             with contextlib.suppress(StepError):
-                text = _text(self.unavailable(s)) or UNAVAILABLE
-        return json_response({"context": text}, 503)
+                context = text(self.unavailable_text(s)) or UNAVAILABLE
+        return Answer.json({"context": context}, 503, "unavailable", detail=detail)
 
+    @classmethod
+    def build(cls, name: str, model: ZipchatChannel, ctx: LoadContext) -> ZipchatEndpoint | None:
+        default = [(model.api_key, (name, "api_key"))] if model.api_key is not None else []
+        keys, served = ctx.key_ring(name, default, model.tenants)
+        outputs = ctx.served_flow(model.flow, served, model.inputs, (name,))
+        request_fields = frozenset(PARAMETERS)
+        before = Reads(REQUEST_ONLY, request_fields, {})
+        after = Reads(RUN_NAMES, request_fields, outputs)
+        t = ctx.templates
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
+        def optional(text: str | None, key: str, reads: Reads) -> Render | None:
+            return None if text is None else t.template(text, (name, key), reads)
 
-
-def build(name: str, model: ZipchatChannel, ctx: LoadContext) -> ZipchatEndpoint | None:
-    default = [(model.api_key, (name, "api_key"))] if model.api_key is not None else []
-    keys, served = ctx.key_ring(name, default, model.tenants)
-    outputs = ctx.served_flow(model.flow, served, model.inputs, (name,))
-    request_fields = frozenset(PARAMETERS)
-    before = Reads(REQUEST_ONLY, request_fields, {})
-    after = Reads(RUN_NAMES, request_fields, outputs)
-    t = ctx.templates
-
-    def optional(text: str | None, key: str, reads: Reads) -> Render | None:
-        return None if text is None else t.template(text, (name, key), reads)
-
-    return ZipchatEndpoint(
-        name=name,
-        path=model.path,
-        keys=keys,
-        projects={tenant: served[tenant].project for tenant in served},
-        flow=model.flow,
-        inputs=t.value(model.inputs, (name, "inputs"), before),
-        found=optional(model.found, "found", after),
-        context=t.template(model.context, (name, "context"), after),
-        tracking_url=optional(model.tracking_url, "tracking_url", after),
-        unavailable=optional(model.unavailable, "unavailable", after),
-        timeout=model.timeout or ZIPCHAT_DEADLINE,
-    )
+        return cls(
+            name=name,
+            path=model.path,
+            keys=keys,
+            projects={tenant: served[tenant].project for tenant in served},
+            flow=model.flow,
+            inputs=t.value(model.inputs, (name, "inputs"), before),
+            found=optional(model.found, "found", after),
+            context=t.template(model.context, (name, "context"), after),
+            tracking_url=optional(model.tracking_url, "tracking_url", after),
+            unavailable_text=optional(model.unavailable, "unavailable", after),
+            timeout=model.timeout or ZIPCHAT_DEADLINE,
+        )

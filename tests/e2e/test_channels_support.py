@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import textwrap
 import time
 from collections.abc import Iterator, Mapping
@@ -202,7 +203,10 @@ def test_openapi_document_describes_every_channel(shipped_server: httpx.Client) 
     }
     run = doc["paths"]["/v1/flows/wismo/runs"]["post"]
     inputs = run["requestBody"]["content"]["application/json"]["schema"]["properties"]["inputs"]
-    assert inputs["properties"]["email"] == {"type": "string", "format": "email"}
+    email = inputs["properties"]["email"]  # optional: null is an absent input (issue 10, 39)
+    assert email["type"] == ["string", "null"] and email["description"] == "an email address"
+    assert re.search(email["pattern"], "shipped@demo.shop")
+    assert not re.search(email["pattern"], "not an email")
     assert {"/zipchat/order", "/coffield/lookup", "/orders"} <= set(doc["paths"])
     assert "Order" in doc["components"]["schemas"]
     assert KEYS["ZIPCHAT_API_KEY"] not in json.dumps(doc)

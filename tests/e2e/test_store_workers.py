@@ -99,7 +99,7 @@ async def burst(url: str, store: Path, victim: int) -> tuple[list[str], int]:
             except httpx.HTTPError:
                 return  # the killed worker's connections: no answer, nothing to check
         assert r.status_code == 200, r.text
-        answered.append(r.headers[RUN_ID_HEADER])
+        answered.append(r.headers[RUN_ID_HEADER.decode()])
         if len(answered) >= KILL_AFTER:
             third.set()
 

@@ -12,7 +12,7 @@ import pytest
 
 from csflow.engine import UsageError
 from csflow.engine.expressions import Expressions
-from csflow.serve.logs import REDACTOR, JsonFormatter
+from csflow.serve.logs import REDACTOR, AccessEntry, JsonFormatter
 from csflow.serve.runtime import BACKSTOP_MARGIN, KeyRing, run_within, truthy
 from csflow.serve.templates import Fields, scope, unwrap
 
@@ -95,25 +95,29 @@ class Sleeper:
 
 async def test_the_backstop_answers_in_time_when_a_run_ignores_its_deadline():
     project = Sleeper(10)
-    note: dict[str, Any] = {}
+    entry = AccessEntry("GET", "/zipchat", None, flow="wismo")
     started = time.perf_counter()
-    outcome = await run_within(project, "wismo", {}, 1.0, note)
+    outcome = await run_within(project, "wismo", {}, 1.0)
     elapsed = time.perf_counter() - started
     assert outcome.overran and outcome.result is None
     assert elapsed < 1.0 - BACKSTOP_MARGIN + 0.1
     assert project.deadline is not None and project.deadline < 1.0 - BACKSTOP_MARGIN
-    assert note == {"flow": "wismo", "run_status": "overran"}
+    entry.ran(outcome)
+    assert entry.fields()["run_status"] == "overran" and "run_id" not in entry.fields()
 
 
 async def test_no_time_left_means_no_run():
     project = Sleeper(0)
-    outcome = await run_within(project, "wismo", {}, 0.3, {})
-    assert outcome.overran and project.deadline is None
+    outcome = await run_within(project, "wismo", {}, 0.3)
+    assert outcome.overran and outcome.no_time and project.deadline is None
 
 
 async def test_a_usage_error_is_the_flows_refusal():
     outcome = await run_within(
-        Sleeper(0, UsageError("flow 'x': missing input 'a'")), "x", {}, 5, {}
+        Sleeper(0, UsageError("flow 'x': missing input 'a'")),
+        "x",
+        {},
+        5,
     )
     assert outcome.usage_error == "flow 'x': missing input 'a'"
 
