@@ -31,7 +31,7 @@ from time import monotonic, perf_counter, process_time
 import aiohttp
 import uvloop
 
-from csflow.engine.project import Project
+from csflow.project import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "flows"

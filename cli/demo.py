@@ -143,7 +143,7 @@ def shipped_project() -> Path:
 
 def run_demo(project_dir: Path | None, *, as_json: bool = False) -> int:
     from csflow.demo.server import DemoShop
-    from csflow.engine import Project
+    from csflow import Project
 
     console = Console(highlight=False)
     with DemoShop() as shop:

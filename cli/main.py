@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from csflow.cli.render import mermaid, show_run
-from csflow.engine import CsflowError, ProjectError, UsageError
+from csflow import CsflowError, ProjectError, UsageError
 from csflow.engine.model import parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -100,7 +100,7 @@ def cli() -> None:
 
 
 def _load(project_dir: Path) -> Any:
-    from csflow.engine import Project
+    from csflow import Project
 
     return Project.load(project_dir)
 
@@ -161,7 +161,7 @@ def run(
     record_to: Path | None,
 ) -> None:
     """Run FLOW once and show its reply, outputs and steps; the run is recorded (csflow runs)."""
-    from csflow.engine import Project
+    from csflow import Project
 
     inputs = parse_inputs(pairs, inputs_json)
     # A dry run changes nothing, so it leaves no history either.

@@ -14,13 +14,13 @@ from functools import partial
 from time import perf_counter
 from typing import Any
 
-from csflow.engine.attempts import RunState, call_action, cut_off
-from csflow.engine.context import ConnectionOpener, Payload
 from csflow.engine.errors import StepError, UsageError
 from csflow.engine.fields import extract
 from csflow.engine.flow_io import check_inputs, check_outputs
 from csflow.engine.plan import FAIL, FlowPlan, Step
+from csflow.engine.ports import Gateway
 from csflow.engine.result import RunResult, StepRecord
+from csflow.engine.retries import RunState, call_action, cut_off
 
 MAX_STEPS = 1_000
 DEFAULT_DEADLINE = 8.0
@@ -43,7 +43,7 @@ class _Failed(Exception):
 async def run_plan(
     plan: FlowPlan,
     inputs: Mapping[str, Any],
-    connections: ConnectionOpener,
+    gateway: Gateway,
     *,
     deadline: float = DEFAULT_DEADLINE,
     run_id: str | None = None,
@@ -60,7 +60,7 @@ async def run_plan(
     """
     values = check_inputs(plan, inputs)
     started = perf_counter()
-    run = RunState(connections, deadline, run_id or uuid.uuid4().hex, dry_run)
+    run = RunState(gateway, deadline, run_id or uuid.uuid4().hex, dry_run)
     result = RunResult(flow=plan.name, status="completed", run_id=run.run_id, steps=run.records)
     if before_write is not None:
         run.on_write = partial(before_write, result)
@@ -201,17 +201,12 @@ async def _call(
     args = {name: value(scope) for name, value in step.args}
     if step.verb == "flow":
         record.flow = step.subflow
-        data = await _subflow(run, step, args, scope, prefix)
+        data, xml = await _subflow(run, step, args, scope, prefix), None
     else:
         record.action = step.action_name
-        payload = await call_action(run, step, args, scope, record)
-        data = payload
-    xml = None
-    status = record.status
-    if isinstance(data, Payload):
-        record.dry_run = data.details.get("dry_run")
-        data, xml, status = data.data, data.xml, data.status
-        record.status = status
+        called = await call_action(run, step, args, scope, record)
+        data, xml, record.status = called.data, called.xml, called.status
+        record.dry_run = dict(called.kept_back) if called.kept_back is not None else None
     if record.dry_run is not None:  # nothing came back: the fields take their defaults
         if step.id:
             scope["steps"][step.id] = _visible(record, None)

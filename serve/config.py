@@ -22,7 +22,7 @@ from csflow.serve.runtime import KeyRing
 from csflow.serve.templates import TemplateCompiler, did_you_mean
 
 if TYPE_CHECKING:
-    from csflow.engine.project import Project
+    from csflow.project import Project
 
 FILE_NAME = "channels.yaml"
 DEFAULT_TENANT = "default"  # the served project itself, in logs and messages
@@ -320,7 +320,7 @@ def _load_tenants(ctx: LoadContext, raw: Any, project: Project | None) -> None:
 def _load_project(
     ctx: LoadContext, folder: Path, env: Mapping[str, str], loc: Loc, tenant: str | None = None
 ) -> Project | None:
-    from csflow.engine.project import Project as project
+    from csflow.project import Project as project
 
     try:
         return project.load(folder, environ=env, store=ctx.store)

@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from csflow.adapters.secrets import Redactor
+from csflow.engine.redaction import Redactor
 from csflow.serve.runtime import RECORD_KEY, STARTED_KEY
 
 access_log = logging.getLogger("csflow.access")

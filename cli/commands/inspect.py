@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from csflow.cli.main import cli, guarded, parse_inputs, project_option
-from csflow.engine import UsageError
+from csflow import UsageError
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -49,7 +49,7 @@ def inspect(
     connection: str, get_path: str | None, pairs: tuple[str, ...], project_dir: Path
 ) -> None:
     """Show what CONNECTION offers: fields of a REST answer, SOAP operations, GraphQL fields."""
-    from csflow.engine import Project
+    from csflow import Project
 
     project = Project.load(project_dir)
     model = project.connection_models.get(connection)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from csflow.cli.main import cli, guarded, project_option
-from csflow.engine import UsageError
+from csflow import UsageError
 
 
 @cli.command()

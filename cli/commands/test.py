@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from csflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli, guarded, project_option
-from csflow.engine import ProjectError
+from csflow import ProjectError
 
 
 @cli.command("test")
@@ -22,7 +22,7 @@ from csflow.engine import ProjectError
 @guarded
 def test_command(project_dir: Path, keyword: str | None) -> None:
     """Run the flow tests in tests/flows/*.yaml against their mocks."""
-    from csflow.engine import Project
+    from csflow import Project
     from csflow.flowtest import load_test_files, run_case
     from csflow.flowtest.coverage import branch_coverage
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from csflow.demo.server import DemoShop
-from csflow.engine import Project
+from csflow import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 

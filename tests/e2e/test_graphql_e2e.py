@@ -18,7 +18,7 @@ import pytest
 
 from csflow.adapters.transport import make_transport
 from csflow.demo.server import DemoShop
-from csflow.engine import Project
+from csflow import Project
 
 SCHEMA = Path(__file__).resolve().parents[2] / "demo" / "subscriptions.graphql"
 

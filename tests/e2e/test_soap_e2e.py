@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from csflow.demo.server import DemoShop
-from csflow.engine import Project, ProjectError
+from csflow import Project, ProjectError
 
 FLOW = """
 name: erp_status
