@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from csflow.adapters import graphql as adapter
-from csflow.adapters.operation_mocks import mocked
 from csflow.adapters.calls import bind
+from csflow.adapters.operation_mocks import mocked
+from csflow.engine.compiler import did_you_mean
 from csflow.engine.context import ActionContext, Payload
 from csflow.engine.registry import action
-from csflow.engine.compiler import did_you_mean
 
 
 def check(args: dict[str, Any], connection: Any, root: Path) -> Iterable[tuple[str, str]]:

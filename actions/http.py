@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from csflow.engine.urls import path_problem
-from csflow.adapters.xml import parse_xml
 from csflow.adapters.calls import bind
+from csflow.adapters.xml import parse_xml
 from csflow.engine.context import ActionContext, Payload
-from csflow.engine.errors import StepError
+from csflow.engine.errors import ErrorKind, StepError
 from csflow.engine.registry import action
+from csflow.engine.urls import path_problem
 
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 EXPECT = frozenset({"auto", "json", "xml", "text"})
@@ -80,7 +80,7 @@ def _dumps(value: Any) -> bytes:
 
 def _status_error(method: str, name: str, path: str, response: Any) -> StepError:
     status = response.status_code
-    kind = "auth" if status in (401, 403) else "http_status"
+    kind: ErrorKind = "auth" if status in (401, 403) else "http_status"
     retry_after = _retry_after(response.headers.get("Retry-After"))
     return StepError(
         kind, f"{method} {name}{path} answered {status}", status=status, retry_after=retry_after

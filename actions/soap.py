@@ -20,12 +20,12 @@ from typing import Any
 
 from csflow.adapters import soap as adapter
 from csflow.adapters import wsdl as wsdls
-from csflow.adapters.operation_mocks import mocked
-from csflow.engine.urls import url_problem
 from csflow.adapters.calls import bind
+from csflow.adapters.operation_mocks import mocked
+from csflow.engine.compiler import did_you_mean
 from csflow.engine.context import ActionContext, Payload
 from csflow.engine.registry import action
-from csflow.engine.compiler import did_you_mean
+from csflow.engine.urls import url_problem
 
 
 def check(args: dict[str, Any], connection: Any, root: Path) -> Iterable[tuple[str, str]]:

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import json as jsonlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -24,8 +24,14 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from csflow.adapters.auth import AuthSetupError, CustomAuthError, build_auth
-from csflow.adapters.calls import OUTBOUND, READ_METHODS, WRITE_METHODS, CallView, GateTransport
-from csflow.adapters.calls import Outbound
+from csflow.adapters.calls import (
+    OUTBOUND,
+    READ_METHODS,
+    WRITE_METHODS,
+    CallView,
+    GateTransport,
+    Outbound,
+)
 from csflow.adapters.transport import ACCEPT_ENCODING, CappedTransport, make_transport, translate
 from csflow.engine.errors import StepError
 from csflow.engine.ports import Call
@@ -68,7 +74,9 @@ class HttpConnection:
         self.origin = (parts.scheme, parts.hostname, parts.port)
         self.redactor = Redactor()
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
-        self._closers: dict[asyncio.AbstractEventLoop, AsyncIterator[None]] = {}
+        self._closers: dict[
+            asyncio.AbstractEventLoop, tuple[AsyncGenerator[None, None], object]
+        ] = {}
         # Tests and flow tests swap the transport (httpx.MockTransport), never internals.
         self.transport_factory: Callable[[int], httpx.AsyncBaseTransport] | None = None
         # A problem the project load reports with its place: (key under auth, message).
@@ -121,7 +129,9 @@ class HttpConnection:
             self._close_at_loop_end(loop, client)
         return client
 
-    def _close_at_loop_end(self, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient) -> None:
+    def _close_at_loop_end(
+        self, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient
+    ) -> None:
         """Close ``client`` when its loop ends, even if nobody calls ``aclose``.
 
         ``asyncio.run`` closes every live async generator before it closes the loop
@@ -129,7 +139,7 @@ class HttpConnection:
         a bare ``asyncio.run(project.run(...))`` end without aiohttp's "Unclosed connector".
         """
 
-        async def closer() -> AsyncIterator[None]:
+        async def closer() -> AsyncGenerator[None, None]:
             try:
                 yield
             finally:
@@ -138,8 +148,8 @@ class HttpConnection:
                 await client.aclose()
 
         watcher = closer()
-        self._closers[loop] = watcher  # the loop holds its async generators weakly
-        asyncio.ensure_future(watcher.asend(None))
+        # Held here: the loop holds its async generators (and a task) only weakly.
+        self._closers[loop] = (watcher, asyncio.ensure_future(watcher.asend(None)))
 
     def use_transport(self, factory: Callable[[int], httpx.AsyncBaseTransport] | None) -> None:
         """The next clients go through ``factory``'s transport (None: the default one)."""
@@ -198,7 +208,7 @@ class HttpConnection:
         content: bytes | None = None,
         write: bool | None = None,
     ) -> httpx.Response:
-        """Send one request of ``view``'s call, read its body under the cap; failures are StepErrors.
+        """Send one request of ``view``'s call and read its body; failures are StepErrors.
 
         ``write`` overrides the method's say (a GraphQL query is a POST that reads). Without
         a view (``csflow inspect``), nothing is counted and no idempotency key is sent.

@@ -209,7 +209,9 @@ class ConnectionTransport(AsyncTransport):
             )
         except StepError as err:
             # The absolute URL makes "POST subshttp://..."; say which operation it was.
-            raise err.replace(message=err.message.replace(f"POST {conn.name}{url}", call.what)) from None
+            raise err.replace(
+                message=err.message.replace(f"POST {conn.name}{url}", call.what)
+            ) from None
         status = call.status = response.status_code
         body = _json(response.content)
         if status in (401, 403):

@@ -28,7 +28,7 @@ def soap_operations(wsdl: str, root: Path) -> list[str]:
     if "://" in wsdl:
         raise ValueError("inspect reads a WSDL from the project folder; save the URL's WSDL there")
     path = Path(wsdl) if Path(wsdl).is_absolute() else root / wsdl
-    client = zeep.Client(
+    client = zeep.Client(  # type: ignore[no-untyped-call]
         str(path), settings=Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True)
     )
     lines: list[str] = []

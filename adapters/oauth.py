@@ -27,10 +27,10 @@ from typing import Any, Literal
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning  # it sets an "always" filter
 
-from csflow.engine.redaction import Redactor
 from csflow.adapters.transport import CappedTransport, make_transport, translate
-from csflow.engine.urls import is_loopback
 from csflow.engine.errors import StepError
+from csflow.engine.redaction import Redactor
+from csflow.engine.urls import is_loopback
 
 with warnings.catch_warnings():  # authlib warns that it would rather have "httpx2"
     warnings.simplefilter("ignore", AuthlibDeprecationWarning)

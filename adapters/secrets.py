@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 class SecretValue:
     """A secret's value that never prints itself."""
 

@@ -31,7 +31,6 @@ from csflow.adapters.xml import parse_xml, zeep_settings
 from csflow.engine.context import Payload
 from csflow.engine.errors import StepError
 
-
 # zeep hands back the raw answer, which ``_answer`` reads once with csflow's own parser.
 RUN_SETTINGS = zeep_settings(raw_response=True)
 
@@ -108,7 +107,7 @@ async def call(
         envelope, headers = client.wsdl.binding._create(
             operation, (), dict(args), client=client.zeep, options={"address": client.address}
         )
-        message = etree_to_string(envelope)
+        message = etree_to_string(envelope)  # type: ignore[no-untyped-call]
         response = await _post(conn, client.address, message, headers, operation, view, what)
         status = response.status_code
         result, xml = _answer(client.wsdl.binding, operation, status, response.content, what)

@@ -26,6 +26,7 @@ import zlib
 from collections.abc import AsyncIterator
 
 import aiohttp
+import h11
 import httpx
 import yarl
 from httpx_aiohttp import AiohttpTransport
@@ -80,7 +81,7 @@ class _WireStream(httpx.AsyncByteStream):
         try:
             async for chunk in self._response.content.iter_chunked(self.CHUNK_SIZE):
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _from_aiohttp(exc, self._request) from exc
 
     async def aclose(self) -> None:
@@ -116,7 +117,7 @@ class WireTransport(AiohttpTransport):
                 ),
                 server_hostname=request.extensions.get("sni_hostname"),
             ).__aenter__()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _from_aiohttp(exc, request) from exc
         extensions = {"http_version": b"HTTP/1.1"}
         if response.reason:
@@ -267,6 +268,20 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
+def _not_http(exc: BaseException) -> bool:
+    """Whether the server's answer was not HTTP (aiohttp's parser, or h11's under httpcore)."""
+    if isinstance(exc, NotHttp):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(4):  # httpx's error, from httpcore's, from h11's
+        if seen is None:
+            return False
+        if isinstance(seen, h11.RemoteProtocolError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _broke(exc: BaseException) -> bool:
     """Whether aiohttp (under httpx-aiohttp) says the connection broke after sending."""
     cause = exc.__cause__
@@ -282,7 +297,7 @@ def translate(exc: httpx.HTTPError, *, what: str) -> tuple[StepError, bool]:
     """
     if isinstance(exc, ResponseTooLarge):
         return StepError("parse", f"{what}: {exc}", retryable=False), True
-    if isinstance(exc, NotHttp):
+    if _not_http(exc):
         return StepError("connect", f"{what}: the server's answer was not HTTP"), True
     if isinstance(exc, httpx.ConnectError | httpx.PoolTimeout) or (
         isinstance(exc, httpx.ConnectTimeout) and not _broke(exc)

@@ -22,9 +22,9 @@ from zeep.transports import Transport
 from zeep.wsdl import Document
 
 from csflow.adapters.auth import AuthSetupError, build_auth
+from csflow.adapters.xml import wsdl_problem, zeep_settings
 from csflow.engine.redaction import Redactor
 from csflow.engine.urls import same_origin, url_problem
-from csflow.adapters.xml import wsdl_problem, zeep_settings
 
 # Untrusted XML either way: no DTD, no entities, no fetches beyond the entry document.
 SETTINGS = zeep_settings()

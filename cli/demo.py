@@ -142,8 +142,8 @@ def shipped_project() -> Path:
 
 
 def run_demo(project_dir: Path | None, *, as_json: bool = False) -> int:
-    from csflow.demo.server import DemoShop
     from csflow import Project
+    from csflow.demo.server import DemoShop
 
     console = Console(highlight=False)
     with DemoShop() as shop:

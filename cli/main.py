@@ -18,8 +18,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-from csflow.cli.render import mermaid, show_run
 from csflow import CsflowError, ProjectError, UsageError
+from csflow.cli.render import mermaid, show_run
 from csflow.engine.model import parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

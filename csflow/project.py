@@ -48,9 +48,7 @@ class Project:
 
     def __init__(self, compiled: CompiledProject, store: StoreOption = None) -> None:
         self.compiled = compiled
-        self.connections = Connections(
-            compiled.connection_models, compiled.root, compiled.environ
-        )
+        self.connections = Connections(compiled.connection_models, compiled.root, compiled.environ)
         _raise_connection_problems(self.connections, compiled.root)
         self._owns_store = store is not None and not hasattr(store, "begin")
         self.store: RunStore | None = _open(store, compiled.root, compiled.environ)

@@ -114,7 +114,8 @@ class StepError(CsflowError):
     def __setattr__(self, name: str, value: object) -> None:
         if name in StepError.__slots__:
             raise AttributeError(
-                f"StepError is immutable: derive a copy (with_outcome, redacted, replace), not {name}"
+                f"StepError is immutable: derive a copy (with_outcome, redacted, replace),"
+                f" do not set {name}"
             )
         super().__setattr__(name, value)
 

@@ -157,9 +157,9 @@ async def call_action(
         else:
             run.active = None  # (left set when cancelled: the backstop records the cut)
             traffic = view.traffic()
-            outcome = record.outcome
-            if traffic.write and traffic.may_have_written:
-                outcome = record.outcome = "done"
+            outcome: Outcome | None = "done" if traffic.write and traffic.may_have_written else None
+            if outcome is not None:
+                record.outcome = outcome
             if traffic.kept_back is not None:  # the action saw only the dry run's stand-in
                 return CallResult(None, None, None, traffic, outcome)
             if isinstance(data, Payload):

@@ -18,8 +18,8 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from csflow.cli.main import cli, guarded, parse_inputs, project_option
 from csflow import UsageError
+from csflow.cli.main import cli, guarded, parse_inputs, project_option
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -66,7 +66,7 @@ def inspect(
             )
         _rest(console, project, connection, get_path, parse_inputs(pairs, None))
     else:
-        from csflow.adapters.introspect import describe  # type: ignore[import-not-found]
+        from csflow.adapters.introspect import describe
 
         for line in describe(project, connection):
             console.print(line, markup=False)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from csflow.cli.main import cli, guarded, project_option
 from csflow import UsageError
+from csflow.cli.main import cli, guarded, project_option
 
 
 @cli.command()

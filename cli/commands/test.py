@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.text import Text
 
-from csflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli, guarded, project_option
 from csflow import ProjectError
+from csflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli, guarded, project_option
 
 
 @cli.command("test")
@@ -35,7 +36,7 @@ def test_command(project_dir: Path, keyword: str | None) -> None:
         click.echo(f"no flow tests in {project_dir / 'tests' / 'flows'}", err=True)
         sys.exit(EXIT_USAGE)
 
-    async def run_all() -> list:
+    async def run_all() -> list[Any]:
         outcomes = []
         for tf in files:
             for i, case in enumerate(tf.model.cases):
@@ -52,7 +53,7 @@ def test_command(project_dir: Path, keyword: str | None) -> None:
         mark = Text("✓ ", style="green") if o.ok else Text("✗ ", style="red")
         console.print(Text.assemble(mark, (o.flow, "bold"), " · ", o.name))
         if not o.ok:
-            console.print(Text(f"    {o.location}", style="dim"))  # type: ignore[attr-defined]
+            console.print(Text(f"    {o.location}", style="dim"))
             for failure in o.failures:
                 console.print(Text("    " + failure.replace("\n", "\n    "), style="red"))
     passed = sum(o.ok for o in outcomes)

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from csflow.demo.server import DemoShop
 from csflow import Project
+from csflow.demo.server import DemoShop
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from csflow.demo.server import DemoShop
 from csflow import Project, ProjectError
+from csflow.demo.server import DemoShop
 
 FLOW = """
 name: erp_status
