@@ -34,6 +34,7 @@ from csflow.adapters.calls import (
 )
 from csflow.adapters.transport import ACCEPT_ENCODING, CappedTransport, make_transport, translate
 from csflow.engine.errors import StepError
+from csflow.engine.model import Connection as ConnectionModel
 from csflow.engine.ports import Call
 from csflow.engine.redaction import Redactor
 from csflow.engine.urls import is_loopback
@@ -65,7 +66,9 @@ def idempotency_header(key: str, what: str) -> str:
 class HttpConnection:
     """A connection of ``connections.yaml`` made real: its clients, auth and secrets."""
 
-    def __init__(self, name: str, model: Any, root: Path, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, name: str, model: ConnectionModel, root: Path, environ: Mapping[str, str]
+    ) -> None:
         self.name = name
         self.model = model
         self.root = root
@@ -262,8 +265,12 @@ class HttpConnection:
         return response
 
     async def _read(self, response: httpx.Response, what: str) -> bytes:
+        # The capped stream straight, not httpx's aiter_bytes: CappedTransport already decoded
+        # it, and httpx's decoders and chunker would only copy it again.
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
         try:
-            body = b"".join([chunk async for chunk in response.aiter_bytes()])
+            body = b"".join([chunk async for chunk in stream])
         except httpx.HTTPError as exc:
             error, _ = translate(exc, what=what)
             raise error.redacted(self.redactor.text) from None
@@ -305,7 +312,10 @@ class Connections:
     """The project's connections by name: the engine's ``Gateway`` (``engine.ports``)."""
 
     def __init__(
-        self, models: Mapping[str, Any], root: Path, environ: Mapping[str, str] | None = None
+        self,
+        models: Mapping[str, ConnectionModel | None],
+        root: Path,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
         self._by_name = {

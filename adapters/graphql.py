@@ -200,7 +200,7 @@ class ConnectionTransport(AsyncTransport):
         if request.variable_values:
             payload["variables"] = request.variable_values
         conn = call.conn
-        url = conn.model.url  # as configured: a trailing slash may matter to the server
+        url = conn.model.url or ""  # as configured: a trailing slash may matter to the server
         content = json.dumps(payload, default=to_json, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "Accept": ACCEPT}
         try:

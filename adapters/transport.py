@@ -30,6 +30,7 @@ import h11
 import httpx
 import yarl
 from httpx_aiohttp import AiohttpTransport
+from multidict import CIMultiDict
 
 from csflow.engine.errors import StepError
 
@@ -88,33 +89,46 @@ class _WireStream(httpx.AsyncByteStream):
         self._response.release()
 
 
+@functools.lru_cache(maxsize=64)
+def _client_timeout(
+    connect: float | None, read: float | None, pool: float | None
+) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+
+
+def _timeout(given: dict[str, float | None] | None) -> aiohttp.ClientTimeout:
+    """httpx's per-request timeouts as aiohttp's, made once per distinct set."""
+    if not given:
+        return _client_timeout(None, None, None)
+    return _client_timeout(given.get("connect"), given.get("read"), given.get("pool"))
+
+
 class WireTransport(AiohttpTransport):
     """httpx-aiohttp's transport, sending the URL exactly as encoded, errors mapped honestly."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
-        timeout = request.extensions.get("timeout", {})
         data: bytes | httpx.AsyncByteStream | None
         try:
             data = request.content or None
         except httpx.RequestNotRead:
             data = request.stream  # type: ignore[assignment]
             request.headers.pop("transfer-encoding", None)  # aiohttp chunks it itself
+        # The raw header pairs, as aiohttp takes them: httpx's Headers would decode each again.
+        headers = CIMultiDict(
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        )
         try:
             response = await self.client.request(
                 request.method,
                 yarl.URL(str(request.url), encoded=True),
-                headers=request.headers,
+                headers=headers,
                 data=data,
                 allow_redirects=False,
                 auto_decompress=False,
                 compress=False,
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                    connect=timeout.get("pool"),
-                ),
+                timeout=_timeout(request.extensions.get("timeout")),
                 server_hostname=request.extensions.get("sni_hostname"),
             ).__aenter__()
         except (TimeoutError, aiohttp.ClientError) as exc:
