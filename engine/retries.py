@@ -82,7 +82,7 @@ class RunState:
 
 
 def cut_off(run: RunState) -> str | None:
-    """The call the backstop cut off, recorded as failed; its id."""
+    """The call a cancelled run cut off, recorded as failed; its id."""
     if run.active is None:
         return None
     record, view, started = run.active
@@ -155,7 +155,7 @@ async def call_action(
                 raise err from None
             await asyncio.sleep(delay)
         else:
-            run.active = None  # (left set when cancelled: the backstop records the cut)
+            run.active = None  # (left set when cancelled: cut_off records the cut)
             traffic = view.traffic()
             outcome: Outcome | None = "done" if traffic.write and traffic.may_have_written else None
             if outcome is not None:

@@ -1,7 +1,10 @@
 """Runs a compiled plan: step records, retries, the step limit, the deadline, sub-flows.
 
 A run is one coroutine. Steps that do no I/O run inline with no task and no await; only
-``call`` and ``flow`` steps await. The deadline bounds every call and every retry wait.
+``call`` and ``flow`` steps await. The deadline bounds every call and every retry wait: each
+call has one timeout, at the earlier of its step's ``timeout`` and the run's deadline
+(``engine.retries``), and no wait is begun that would pass the deadline, so the run needs no
+timeout of its own around them.
 """
 
 from __future__ import annotations
@@ -25,11 +28,8 @@ from csflow.engine.retries import RunState, call_action, cut_off
 MAX_STEPS = 1_000
 DEFAULT_DEADLINE = 8.0
 _FINAL = frozenset({"deadline", "step_limit"})  # no on_error can help: the run is over
-# The run-wide timeout is a backstop a little after the deadline, so that the call's own
-# timeout (at the deadline) is the one that fires and says which step it cut off.
-_BACKSTOP = 0.05
 
-BeforeWrite = Callable[[RunResult, StepRecord], Awaitable[None]]
+RunBeforeWrite = Callable[[RunResult, StepRecord], Awaitable[None]]
 
 
 class _Failed(Exception):
@@ -48,7 +48,7 @@ async def run_plan(
     deadline: float = DEFAULT_DEADLINE,
     run_id: str | None = None,
     dry_run: bool = False,
-    before_write: BeforeWrite | None = None,
+    before_write: RunBeforeWrite | None = None,
     on_end: Callable[[RunResult], None] | None = None,
     now: dt.datetime | None = None,
 ) -> RunResult:
@@ -65,18 +65,10 @@ async def run_plan(
     if before_write is not None:
         run.on_write = partial(before_write, result)
     try:
-        async with asyncio.timeout_at(run.deadline_at + _BACKSTOP):
-            clock = now if now is not None else dt.datetime.now(dt.UTC)
-            result.outputs = await _execute(run, plan, values, "", clock)
+        clock = now if now is not None else dt.datetime.now(dt.UTC)
+        result.outputs = await _execute(run, plan, values, "", clock)
     except _Failed as failed:
         result.status, result.error = "failed", {**failed.error.as_dict(), "step": failed.step}
-    except TimeoutError:
-        result.status = "failed"
-        result.error = {
-            "kind": "deadline",
-            "message": f"the run passed its deadline of {deadline:g}s",
-            "step": cut_off(run),
-        }
     except asyncio.CancelledError:
         result.status = "failed"
         result.error = {
