@@ -18,7 +18,7 @@ shop:
 """
 
 ACTIONS = {
-    "notes": '''
+    "notes": """
     from typing import Any
 
     from csflow import action
@@ -30,7 +30,7 @@ ACTIONS = {
         seen = await client.get(f"/orders/{order}")
         made = await client.post(f"/orders/{order}/notes", json={"note": "called"})
         return {"before": seen.json()["notes"], "status": made.status_code}
-    ''',
+    """,
 }
 
 FLOWS = {
