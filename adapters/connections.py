@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import http.cookiejar
 import json as jsonlib
 import os
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
@@ -126,6 +127,7 @@ class HttpConnection:
                 follow_redirects=self.model.follow_redirects,
                 max_redirects=MAX_REDIRECTS,
                 transport=self._gated(self.model.max_connections),
+                cookies=_NoCookies(),
                 trust_env=False,
             )
             self._clients[loop] = client
@@ -278,6 +280,21 @@ class HttpConnection:
 
     def redact(self, text: str) -> str:
         return self.redactor.text(text)
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing.
+
+    One client serves every run of a connection, so a cookie one customer's call got back
+    would go out on the next customer's call. A merchant's API is called with its ``auth``,
+    never a session; and not parsing ``Set-Cookie`` saves httpx's per-answer cookie work.
+    """
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        pass
+
+    def add_cookie_header(self, request: Any) -> None:
+        pass
 
 
 def _same_default_port(url: httpx.URL, origin: tuple[Any, ...]) -> bool:

@@ -3,6 +3,7 @@ a dry run keeps them back with a stand-in answer, never an exception through the
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,22 @@ def test_a_dry_run_keeps_a_custom_action_s_write_back(project: Any) -> None:
     assert step.dry_run["url"] == "https://shop.example.com/api/orders/ORD-1/notes"
     assert step.dry_run["body"] == '{"note":"called"}'
     assert step.outcome is None and step.attempts == 1
+
+
+def test_a_cookie_one_run_gets_never_goes_out_on_the_next(project: Any) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        headers = {"Set-Cookie": "session=customer-one; Path=/"}
+        return httpx.Response(200, json={"notes": 0}, headers=headers)
+
+    seen = answer(project, handle)
+
+    async def twice() -> None:
+        try:
+            await project.run("note", {"order": "ORD-1"}, dry_run=True)
+            await project.run("note", {"order": "ORD-2"}, dry_run=True)
+        finally:
+            await project.aclose()
+
+    asyncio.run(twice())
+    assert [r.url.path for r in seen] == ["/api/orders/ORD-1", "/api/orders/ORD-2"]
+    assert all("cookie" not in r.headers for r in seen)
