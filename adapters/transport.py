@@ -30,7 +30,6 @@ import h11
 import httpx
 import yarl
 from httpx_aiohttp import AiohttpTransport
-from multidict import CIMultiDict
 
 from csflow.engine.errors import StepError
 
@@ -115,15 +114,11 @@ class WireTransport(AiohttpTransport):
         except httpx.RequestNotRead:
             data = request.stream  # type: ignore[assignment]
             request.headers.pop("transfer-encoding", None)  # aiohttp chunks it itself
-        # The raw header pairs, as aiohttp takes them: httpx's Headers would decode each again.
-        headers = CIMultiDict(
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        )
         try:
             response = await self.client.request(
                 request.method,
                 yarl.URL(str(request.url), encoded=True),
-                headers=headers,
+                headers=request.headers,  # measured: faster than a CIMultiDict made here
                 data=data,
                 allow_redirects=False,
                 auto_decompress=False,
