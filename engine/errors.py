@@ -11,9 +11,18 @@ The tree::
 A ``Problem`` is one located message, printed as ``PATH:LINE:COL: message``. Adapters
 translate httpx, aiohttp, zeep, gql and lxml exceptions into ``StepError`` at their boundary,
 once (the transport, for what comes off the wire), with ``raise ... from``; nothing above them
-sees a library's exception. Exceptions an adapter raises and catches itself (an auth that
-cannot be built, a WSDL that cannot be read) stay inside the adapters and are translated
-where they leave. A dry run is no exception: the run installs a gate that keeps writes back.
+sees a library's exception. A dry run is no exception: the run installs a gate that keeps
+writes back (``adapters.calls``).
+
+Outside the tree, each translated where it is caught, never seen by the engine:
+
+- ``adapters.auth.AuthSetupError`` (and ``CustomAuthError``): an auth that cannot be built;
+  the connection makes it a placed load problem or its calls' kind ``auth``;
+- ``adapters.wsdl.WsdlError`` and ``adapters.graphql.GraphQLProblem``: a WSDL or a query that
+  cannot be used; the actions' load-time checks make them problems, a run makes them
+  ``validation``;
+- ``adapters.transport.NotHttp`` and ``ResponseTooLarge``: httpx errors of csflow's own
+  transport, which ``adapters.transport.translate`` makes ``connect`` and ``parse``.
 """
 
 from __future__ import annotations
