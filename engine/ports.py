@@ -70,11 +70,13 @@ class Traffic:
 
     @property
     def may_have_written(self) -> bool:
-        """Whether a write may have reached the server: retrying could do it twice."""
-        return self.wrote
+        """Whether a write may have reached the server: retrying could do it twice.
+
+        A call that meant to write and sent anything counts: its write may have gone with it.
+        """
+        return self.wrote or (self.write and self.sent)
 
 
-NO_TRAFFIC = Traffic()
 
 
 class HttpAnswer(Protocol):

@@ -157,11 +157,11 @@ async def call_action(
         else:
             run.active = None  # (left set when cancelled: cut_off records the cut)
             traffic = view.traffic()
+            if traffic.kept_back is not None:  # the action saw only the dry run's stand-in
+                return CallResult(None, None, None, traffic, None)
             outcome: Outcome | None = "done" if traffic.write and traffic.may_have_written else None
             if outcome is not None:
                 record.outcome = outcome
-            if traffic.kept_back is not None:  # the action saw only the dry run's stand-in
-                return CallResult(None, None, None, traffic, outcome)
             if isinstance(data, Payload):
                 return CallResult(data.data, data.status, data.xml, traffic, outcome)
             return CallResult(data, record.status, None, traffic, outcome)
