@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+from httpx._client import UseClientDefault  # the type of httpx.USE_CLIENT_DEFAULT
 
 from csflow.adapters.auth import AuthSetupError, CustomAuthError, build_auth
 from csflow.adapters.calls import (
@@ -223,7 +224,7 @@ class HttpConnection:
         what = f"{method} {self.name}{path}"
         hdrs = _checked_headers(headers, what)
         extensions: dict[str, Any] | None = None
-        timeout: float = self.model.timeout
+        timeout: float | UseClientDefault = httpx.USE_CLIENT_DEFAULT
         if view is not None:
             call = view.call
             view.intend(is_write)
@@ -231,7 +232,8 @@ class HttpConnection:
                 hdrs["Idempotency-Key"] = idempotency_header(call.idempotency_key, what)
             hold = method not in READ_METHODS if self.model.type == "rest" else is_write
             extensions = {OUTBOUND: Outbound(view, is_write, hold, what)}
-            timeout = call.timeout or timeout
+            if call.timeout:  # the step's own; else the client's, made once per connection
+                timeout = call.timeout
         client = self.client()
         request = client.build_request(
             method, path, params=_clean(params), headers=hdrs, content=content,

@@ -77,8 +77,6 @@ class Traffic:
         return self.wrote or (self.write and self.sent)
 
 
-
-
 class HttpAnswer(Protocol):
     """What a custom action gets back from ``ctx.http(name).get(...)`` (an httpx Response)."""
 
