@@ -15,11 +15,12 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from server import FaultServer, Request, json, status
+from server import FaultServer, Request, json, status, xml
 
 from csflow.adapters.connections import idempotency_header
 from csflow.adapters.transport import translate
@@ -283,3 +284,48 @@ def test_a_run_leaves_no_unclosed_connector(
     )
     assert out.stdout.strip() == "completed", out.stderr
     assert "Unclosed" not in out.stderr and "unclosed" not in out.stderr, out.stderr
+
+
+SOAP_CONNECTIONS = """
+erp:
+  type: soap
+  wsdl: wsdl/erp.wsdl
+  url: {env: SOAP_URL}
+  timeout: 2s
+  read_only: [GetOrderStatus]
+"""
+
+SOAP_FLOWS = {
+    "status": """
+    name: status
+    steps:
+      - id: erp
+        call: soap
+        with: {connection: erp, operation: GetOrderStatus, args: {orderNumber: ORD-1}}
+    """,
+}
+
+SOAP_ANSWER = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"'
+    ' xmlns:erp="http://erp.demo.shop/orders"><soap:Body><erp:GetOrderStatusResponse>'
+    "<erp:orderNumber>ORD-1</erp:orderNumber><erp:status>IN_TRANSIT</erp:status>"
+    "<erp:lastUpdate>2026-11-20T10:00:00Z</erp:lastUpdate><erp:shipments/>"
+    "</erp:GetOrderStatusResponse></soap:Body></soap:Envelope>"
+)
+
+
+def test_a_soap_address_goes_out_as_it_is_written(
+    projects: Any, server: FaultServer, transport: str
+) -> None:
+    wsdl = (Path(__file__).resolve().parents[2] / "demo" / "erp.wsdl").read_text()
+    server.script("/erp/%2E%2E/soap", xml(SOAP_ANSWER))
+    project = projects.make(
+        SOAP_CONNECTIONS,
+        SOAP_FLOWS,
+        env={"SOAP_URL": f"{server.url}/erp/%2E%2E/soap"},
+        files={"wsdl/erp.wsdl": wsdl},
+    )
+    result = project.run_sync("status")
+    assert result.status == "completed", result.error
+    assert [r.path for r in server.requests] == ["/erp/%2E%2E/soap"]
