@@ -82,6 +82,11 @@ class CallView:
         if write:
             self._write = True
 
+    @property
+    def wrote(self) -> bool:
+        """A write of this call has left."""
+        return self._wrote
+
     def mark(self) -> tuple[bool, bool]:
         return self._sent, self._wrote
 

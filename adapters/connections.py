@@ -242,7 +242,7 @@ class HttpConnection:
         try:
             response = await client.send(request, stream=True)
         except StepError as err:  # the gate's, or a redirect's host check after a write left
-            if is_write and view is not None and view.mark()[1]:
+            if is_write and view is not None and view.wrote:
                 err = err.with_outcome(err.outcome or "unknown")
             raise err.redacted(self.redactor.text) from None
         except httpx.HTTPError as exc:  # raised before the gate: auth's own requests, say
@@ -258,15 +258,18 @@ class HttpConnection:
         finally:
             await response.aclose()
         if response.is_redirect and not self.model.follow_redirects:
-            location = response.headers.get("Location", "")
-            raise StepError(
-                "http_status",
-                f"{what} answered {response.status_code}, a redirect to"
-                f" {self.redactor.text(location)!r}; the connection does not follow redirects"
-                " (follow_redirects: true follows them on the same host)",
-                status=response.status_code,
-            )
+            raise self._not_followed(response, what)
         return response
+
+    def _not_followed(self, response: httpx.Response, what: str) -> StepError:
+        location = self.redactor.text(response.headers.get("Location", ""))
+        return StepError(
+            "http_status",
+            f"{what} answered {response.status_code}, a redirect to {location!r}; the"
+            " connection does not follow redirects (follow_redirects: true follows them on"
+            " the same host)",
+            status=response.status_code,
+        )
 
     async def _read(self, response: httpx.Response, what: str) -> bytes:
         # The capped stream straight, not httpx's aiter_bytes: CappedTransport already decoded
