@@ -13,7 +13,6 @@ server with an empty ``202``, remembering what would have been sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,8 +97,8 @@ class CallView:
         """The gate: None lets the request go; a response stands in for a kept-back write."""
         if self.call.dry_run and out.hold:
             self._write = self._write or out.write
-            self._kept_back = _would_send(out.view, request)
-            return httpx.Response(202, request=request, extensions={"csflow.kept_back": True})
+            self._kept_back = self._would_send(request)
+            return httpx.Response(202, request=request)  # empty: the action parses no data
         if out.write:
             self._write = True
             if not self._wrote and self.call.before_write is not None:
@@ -108,17 +107,17 @@ class CallView:
         self._sent = True
         return None
 
-
-def _would_send(view: CallView, request: httpx.Request) -> dict[str, object]:
-    body = request.content.decode("utf-8", errors="replace") if request.content else None
-    if body is not None and len(body) > KEPT_BACK_BODY_LIMIT:
-        body = body[:KEPT_BACK_BODY_LIMIT] + "…"
-    redact = view._connections.redact
-    return {
-        "method": request.method,
-        "url": redact(str(request.url)),
-        "body": redact(body) if body is not None else None,
-    }
+    def _would_send(self, request: httpx.Request) -> dict[str, object]:
+        """What a kept-back request would have sent: method, URL and body, secrets redacted."""
+        body = request.content.decode("utf-8", errors="replace") if request.content else None
+        if body is not None and len(body) > KEPT_BACK_BODY_LIMIT:
+            body = body[:KEPT_BACK_BODY_LIMIT] + "…"
+        redact = self._connections.redact
+        return {
+            "method": request.method,
+            "url": redact(str(request.url)),
+            "body": redact(body) if body is not None else None,
+        }
 
 
 class CallClient:
@@ -211,12 +210,6 @@ class GateTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-def kept_back(response: httpx.Response) -> bool:
-    """Whether ``response`` is a dry run's stand-in for a write that was kept back."""
-    extensions: Mapping[str, object] = response.extensions
-    return extensions.get("csflow.kept_back") is True
 
 
 def bind(ctx: ActionContext, name: str) -> tuple[HttpConnection, CallView]:
