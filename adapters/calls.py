@@ -53,7 +53,7 @@ class CallView:
     def __init__(self, connections: Connections, call: Call) -> None:
         self.call = call
         self._connections = connections
-        self._clients: dict[str, CallClient] = {}
+        self._clients: dict[str, CallClient] | None = None  # made for ctx.http only
         self._write = False
         self._sent = False
         self._wrote = False
@@ -65,10 +65,11 @@ class CallView:
         return self._connections.get(name)
 
     def http(self, name: str) -> CallClient:
+        if self._clients is None:
+            self._clients = {}
         client = self._clients.get(name)
         if client is None:
-            conn = self._connections.get(name)
-            client = self._clients[name] = CallClient(conn, self)
+            client = self._clients[name] = CallClient(self._connections.get(name), self)
         return client
 
     def traffic(self) -> Traffic:
