@@ -182,7 +182,7 @@ class _Request:
 
 
 class ConnectionTransport(AsyncTransport):
-    """gql's transport contract over ``HttpConnection.send``: one POST per request, JSON in and out."""
+    """gql's transport over ``HttpConnection.send``: one POST per request, JSON in and out."""
 
     async def connect(self) -> None:
         pass  # the connection owns its pooled clients
