@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from csflow.adapters import graphql as adapter
+from csflow.adapters.calls import bind
 from csflow.adapters.operation_mocks import mocked
-from csflow.engine import Payload, action
+from csflow.engine.context import ActionContext, Payload
+from csflow.engine.registry import action
 from csflow.engine.suggest import did_you_mean
 
 
@@ -74,10 +76,10 @@ async def graphql(
     variables: dict[str, Any] | None = None,
     operation_name: str | None = None,
     *,
-    ctx: Any,
+    ctx: ActionContext,
 ) -> Payload:
     """Run ``query`` (a query or a mutation) with ``variables``; ``data`` is the step's data."""
-    conn = ctx.connection(connection)
+    conn, view = bind(ctx, connection)
     prepared = adapter.prepared_for(conn, query, operation_name)
     names = (
         (prepared.operation_name, *prepared.fields) if prepared.operation_name else prepared.fields
@@ -85,4 +87,4 @@ async def graphql(
     found, data = mocked(conn, *names)
     if found:
         return Payload(data=data)
-    return await adapter.execute(conn, prepared, variables, ctx)
+    return await adapter.execute(conn, prepared, variables, view)

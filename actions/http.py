@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from csflow.adapters.urls import path_problem
+from csflow.adapters.calls import bind
 from csflow.adapters.xml import parse_xml
-from csflow.engine import Payload, StepError, action
+from csflow.engine.context import ActionContext, Payload
+from csflow.engine.errors import ErrorKind, StepError
+from csflow.engine.registry import action
+from csflow.engine.urls import path_problem
 
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 EXPECT = frozenset({"auto", "json", "xml", "text"})
@@ -48,10 +51,10 @@ async def http(
     ok_status: list[int] | None = None,
     expect: str = "auto",
     *,
-    ctx: Any,
+    ctx: ActionContext,
 ) -> Payload:
     """Call ``method path`` on the connection; the parsed body is the step's data."""
-    conn = ctx.connection(connection)
+    conn, view = bind(ctx, connection)
     hdrs = {k: str(v) for k, v in (headers or {}).items()}
     content = None
     if json is not None:
@@ -61,7 +64,7 @@ async def http(
         content = urlencode({k: "" if v is None else v for k, v in form.items()}).encode()
         hdrs.setdefault("Content-Type", "application/x-www-form-urlencoded")
     hdrs.setdefault("Accept", "application/json, application/xml;q=0.9, */*;q=0.5")
-    response = await conn.send(method, path, ctx=ctx, params=query, headers=hdrs, content=content)
+    response = await conn.send(method, path, view, params=query, headers=hdrs, content=content)
     status = response.status_code
     if status >= 400 and status not in (ok_status or ()):
         raise _status_error(method.upper(), conn.name, path, response)
@@ -77,7 +80,7 @@ def _dumps(value: Any) -> bytes:
 
 def _status_error(method: str, name: str, path: str, response: Any) -> StepError:
     status = response.status_code
-    kind = "auth" if status in (401, 403) else "http_status"
+    kind: ErrorKind = "auth" if status in (401, 403) else "http_status"
     retry_after = _retry_after(response.headers.get("Retry-After"))
     return StepError(
         kind, f"{method} {name}{path} answered {status}", status=status, retry_after=retry_after

@@ -20,10 +20,12 @@ from typing import Any
 
 from csflow.adapters import soap as adapter
 from csflow.adapters import wsdl as wsdls
+from csflow.adapters.calls import bind
 from csflow.adapters.operation_mocks import mocked
-from csflow.adapters.urls import url_problem
-from csflow.engine import Payload, action
+from csflow.engine.context import ActionContext, Payload
+from csflow.engine.registry import action
 from csflow.engine.suggest import did_you_mean
+from csflow.engine.urls import url_problem
 
 
 def check(args: dict[str, Any], connection: Any, root: Path) -> Iterable[tuple[str, str]]:
@@ -68,11 +70,11 @@ def check(args: dict[str, Any], connection: Any, root: Path) -> Iterable[tuple[s
 
 @action("soap", connection="soap", check=check)
 async def soap(
-    connection: str, operation: str, args: dict[str, Any] | None = None, *, ctx: Any
+    connection: str, operation: str, args: dict[str, Any] | None = None, *, ctx: ActionContext
 ) -> Payload:
     """Call ``operation`` of the connection's WSDL with ``args``."""
-    conn = ctx.connection(connection)
+    conn, view = bind(ctx, connection)
     found, data = mocked(conn, operation)
     if found:
         return Payload(data=data)
-    return await adapter.call(conn, operation, args or {}, ctx)
+    return await adapter.call(conn, operation, args or {}, view)

@@ -22,15 +22,17 @@ from typing import Any
 
 import httpx
 
-from csflow.adapters.secrets import Redactor, read_secret
+from csflow.adapters.secrets import read_secret
+from csflow.engine.redaction import Redactor
 from csflow.engine.registry import import_file
 
 
-class UnsupportedAuth(Exception):
-    """An auth that cannot be used; the connection's calls fail with kind ``auth``."""
+class AuthSetupError(Exception):
+    """An auth that cannot be set up. Adapter-internal: the connection turns it into its
+    calls' kind ``auth`` error (or a placed load problem), so it never leaves the adapters."""
 
 
-class CustomAuthError(UnsupportedAuth):
+class CustomAuthError(AuthSetupError):
     """A ``custom`` auth function that cannot be imported or used: a load-time problem."""
 
     key = "function"
@@ -202,7 +204,7 @@ def build_auth(
         )
     if kind == "custom":
         return WatchedAuth(custom_auth(spec.function, root), redactor)
-    raise UnsupportedAuth(f"auth type '{kind}' is not available in this version of csflow")
+    raise AuthSetupError(f"auth type '{kind}' is not available in this version of csflow")
 
 
 # -------------------------------------------------------------------------------- custom

@@ -1,51 +1,76 @@
 """One object per connection: its httpx client, auth, limits, secrets and redaction.
 
-Every protocol's calls go through ``Connection.send``: timeouts, the host check, the body
-size cap, redirects, redaction and error kinds live here once. Clients are pooled and reused
-across runs, one per event loop (``asyncio.run`` in ``run_sync`` starts a new loop each time).
+Every protocol's calls go through ``HttpConnection.send``: timeouts, the size cap,
+redirects, redaction, the idempotency key and error kinds live here once. Clients are pooled
+and reused across runs, one per event loop (``asyncio.run`` in ``run_sync`` starts a new loop
+each time). The host check and the call's gate (``adapters.calls.GateTransport``) sit in the
+client's transport, so they see every request that leaves, after auth and for each redirect.
 
-The request hook runs for every request that leaves, after auth and for each redirect: it
-checks the host and the scheme, and tells the action's context that the request is going
-(``ctx.about_to_send``), which records a write in the run store before it is sent.
+``Connections`` is the engine's ``Gateway``: ``for_call(call)`` gives one call's view.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import http.cookiejar
 import json as jsonlib
 import os
-from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
+from httpx._client import UseClientDefault  # the type of httpx.USE_CLIENT_DEFAULT
 
-from csflow.adapters.auth import CustomAuthError, UnsupportedAuth, build_auth
-from csflow.adapters.secrets import Redactor
-from csflow.adapters.transport import (
-    ACCEPT_ENCODING,
-    BodyTooLarge,
-    CappedTransport,
-    make_transport,
-    translate,
+from csflow.adapters.auth import AuthSetupError, CustomAuthError, build_auth
+from csflow.adapters.calls import (
+    OUTBOUND,
+    READ_METHODS,
+    WRITE_METHODS,
+    CallView,
+    GateTransport,
+    Outbound,
 )
-from csflow.adapters.urls import is_loopback
-from csflow.engine.context import CURRENT
-from csflow.engine.errors import StepError, WriteSkipped
+from csflow.adapters.transport import ACCEPT_ENCODING, CappedTransport, make_transport, translate
+from csflow.engine.errors import StepError
+from csflow.engine.model import Connection as ConnectionModel
+from csflow.engine.ports import Call
+from csflow.engine.redaction import Redactor
+from csflow.engine.urls import is_loopback
 
-WRITE_METHODS = frozenset({"POST", "PATCH"})
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_REDIRECTS = 5
+MAX_KEY_HEADER = 255  # longer keys go as their hash: servers cap the header (Stripe: 255)
+# What a key keeps as it is: printable ASCII and the space, as a header value may hold them.
+# '%' is encoded, so that two different keys never send the same header.
+_KEY_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
-# The context of the call ``Connection.send`` is making, and whether that call is a write.
-_SENDING: ContextVar[tuple[Any, bool] | None] = ContextVar("csflow_sending", default=None)
+
+def idempotency_header(key: str, what: str) -> str:
+    """The ``Idempotency-Key`` header for a rendered key: any text, the same on every attempt.
+
+    >>> idempotency_header("addr-Bahnhofstraße 5", "POST shop/x")
+    'addr-Bahnhofstra%C3%9Fe 5'
+    """
+    try:
+        value = quote(key, safe=_KEY_SAFE)
+    except UnicodeEncodeError:
+        raise StepError(
+            "validation", f"{what}: the idempotency_key is not text that can be sent"
+        ) from None
+    if len(value) > MAX_KEY_HEADER:
+        value = "sha256-" + hashlib.sha256(key.encode()).hexdigest()
+    return value
 
 
-class Connection:
-    def __init__(self, name: str, model: Any, root: Path, environ: Mapping[str, str]) -> None:
+class HttpConnection:
+    """A connection of ``connections.yaml`` made real: its clients, auth and secrets."""
+
+    def __init__(
+        self, name: str, model: ConnectionModel, root: Path, environ: Mapping[str, str]
+    ) -> None:
         self.name = name
         self.model = model
         self.root = root
@@ -54,6 +79,9 @@ class Connection:
         self.origin = (parts.scheme, parts.hostname, parts.port)
         self.redactor = Redactor()
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._closers: dict[
+            asyncio.AbstractEventLoop, tuple[AsyncGenerator[None, None], object]
+        ] = {}
         # Tests and flow tests swap the transport (httpx.MockTransport), never internals.
         self.transport_factory: Callable[[int], httpx.AsyncBaseTransport] | None = None
         # A problem the project load reports with its place: (key under auth, message).
@@ -74,7 +102,7 @@ class Connection:
         except CustomAuthError as exc:
             self._auth_error = f"connection '{name}': {exc}"
             self.problem = (exc.key, str(exc))
-        except UnsupportedAuth as exc:
+        except AuthSetupError as exc:
             self._auth_error = str(exc)
         except OSError as exc:
             self._auth_error = f"cannot read a secret of connection '{name}': {exc.strerror}"
@@ -99,20 +127,51 @@ class Connection:
                 timeout=httpx.Timeout(self.model.timeout),
                 follow_redirects=self.model.follow_redirects,
                 max_redirects=MAX_REDIRECTS,
-                transport=self._transport(self.model.max_connections),
-                event_hooks={"request": [self._on_request]},
+                transport=self._gated(self.model.max_connections),
+                cookies=_NoCookies(),
                 trust_env=False,
             )
             self._clients[loop] = client
+            self._close_at_loop_end(loop, client)
         return client
+
+    def _close_at_loop_end(
+        self, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient
+    ) -> None:
+        """Close ``client`` when its loop ends, even if nobody calls ``aclose``.
+
+        ``asyncio.run`` closes every live async generator before it closes the loop
+        (``shutdown_asyncgens``): one that holds the client and closes it in ``finally`` makes
+        a bare ``asyncio.run(project.run(...))`` end without aiohttp's "Unclosed connector".
+        """
+
+        async def closer() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                if self._clients.get(loop) is client:
+                    del self._clients[loop]
+                await client.aclose()
+
+        watcher = closer()
+        # Held here: the loop holds its async generators (and a task) only weakly.
+        self._closers[loop] = (watcher, asyncio.ensure_future(watcher.asend(None)))
+
+    def use_transport(self, factory: Callable[[int], httpx.AsyncBaseTransport] | None) -> None:
+        """The next clients go through ``factory``'s transport (None: the default one)."""
+        self.transport_factory = factory
+        self._clients.clear()
+        self._closers.clear()
 
     def _transport(self, max_connections: int) -> httpx.AsyncBaseTransport:
         inner = (self.transport_factory or make_transport)(max_connections)
         return CappedTransport(inner, self.model.max_response_bytes)
 
-    async def _on_request(self, request: httpx.Request) -> None:
-        """Every request that leaves, redirects included: where it goes, and whether it is sent."""
-        url = request.url
+    def _gated(self, max_connections: int) -> httpx.AsyncBaseTransport:
+        return GateTransport(self._transport(max_connections), self)
+
+    def check_destination(self, url: httpx.URL) -> None:
+        """A request may only go to the connection's own origin, over https off loopback."""
         if (url.scheme, url.host, url.port) != self.origin and not _same_default_port(
             url, self.origin
         ):
@@ -127,43 +186,18 @@ class Connection:
             and not self.model.allow_insecure_http
         ):
             raise StepError("validation", f"plain http to {url.host} is refused: use https")
-        sending = _SENDING.get()
-        if sending is not None:
-            ctx, write = sending
-        else:  # an action calling through ctx.http(...): writes are told by their method
-            ctx, write = CURRENT.get(), request.method in WRITE_METHODS
-        if ctx is not None and getattr(ctx, "dry_run", False):
-            # A dry run reads for real and sends no write: for REST anything but a read method,
-            # for SOAP and GraphQL what the action calls a write.
-            skip = request.method not in READ_METHODS if self.model.type == "rest" else write
-            if skip:
-                raise WriteSkipped(self._would_send(request))
-        if ctx is not None:
-            about = getattr(ctx, "about_to_send", None)
-            if about is not None:
-                await about(write=write)
-            else:  # a context of an older shape: only the flags
-                ctx.sent = True
-
-    def _would_send(self, request: httpx.Request) -> dict[str, object]:
-        body = request.content.decode("utf-8", errors="replace") if request.content else None
-        if body is not None and len(body) > 4000:
-            body = body[:4000] + "…"
-        return {
-            "method": request.method,
-            "url": self.redactor.text(str(request.url)),
-            "body": self.redactor.text(body) if body is not None else None,
-        }
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
+        clients, self._clients, self._closers = list(self._clients.values()), {}, {}
         for client in clients:
             with contextlib.suppress(RuntimeError):  # its loop is gone: nothing left to close
                 await client.aclose()
 
     async def aclose_loop(self) -> None:
         """Close the running loop's client: ``run_sync`` calls this before its loop ends."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        self._closers.pop(loop, None)
+        client = self._clients.pop(loop, None)
         if client is not None:
             await client.aclose()
 
@@ -173,94 +207,99 @@ class Connection:
         self,
         method: str,
         path: str,
+        view: CallView | None = None,
         *,
-        ctx: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         write: bool | None = None,
     ) -> httpx.Response:
-        """Send one request and read its body under the size cap; failures are StepErrors.
+        """Send one request of ``view``'s call and read its body; failures are StepErrors.
 
-        ``ctx`` (the action's context) learns whether a write was sent, so that a lost
-        answer is recorded as ``outcome: unknown``, and records the run before a write
-        leaves. ``write`` overrides the method's say (a GraphQL query is a POST that reads).
+        ``write`` overrides the method's say (a GraphQL query is a POST that reads). Without
+        a view (``csflow inspect``), nothing is counted and no idempotency key is sent.
         """
         method = method.upper()
         is_write = method in WRITE_METHODS if write is None else write
         what = f"{method} {self.name}{path}"
-        hdrs = dict(headers or {})
-        for key, value in hdrs.items():
-            if "\r" in str(value) or "\n" in str(value) or "\r" in key or "\n" in key:
-                raise StepError("validation", f"{what}: header '{key}' contains a line break")
-        if ctx is None:
-            ctx = CURRENT.get()  # inside an action's ctx.connection(...).send(...)
-        if ctx is not None:
-            ctx.write = ctx.write or is_write
-            if ctx.idempotency_key:
-                hdrs["Idempotency-Key"] = ctx.idempotency_key
-            was_sent, had_written = ctx.sent, getattr(ctx, "wrote", False)
+        hdrs = _checked_headers(headers, what)
+        extensions: dict[str, Any] | None = None
+        timeout: float | UseClientDefault = httpx.USE_CLIENT_DEFAULT
+        if view is not None:
+            call = view.call
+            view.intend(is_write)
+            if call.idempotency_key is not None:
+                hdrs["Idempotency-Key"] = idempotency_header(call.idempotency_key, what)
+            hold = method not in READ_METHODS if self.model.type == "rest" else is_write
+            extensions = {OUTBOUND: Outbound(view, is_write, hold, what)}
+            if call.timeout:  # the step's own; else the client's, made once per connection
+                timeout = call.timeout
         client = self.client()
-        timeout = getattr(ctx, "timeout", None) or self.model.timeout
-        token = _SENDING.set((ctx, is_write))
+        request = client.build_request(
+            method, path, params=_clean(params), headers=hdrs, content=content,
+            timeout=timeout, extensions=extensions,
+        )  # fmt: skip
         try:
-            request = client.build_request(
-                method, path, params=_clean(params), headers=hdrs, content=content, timeout=timeout
-            )
             response = await client.send(request, stream=True)
-        except StepError as refused:
-            refused.message = self.redactor.text(refused.message)
-            if ctx is not None and is_write and getattr(ctx, "wrote", ctx.sent):
-                refused.outcome = refused.outcome or "unknown"  # a redirect broke the cap, say
-            raise
-        except httpx.HTTPError as exc:
-            error, sent = translate(exc, what=what)
-            if ctx is not None:
-                if not sent:  # the hook ran, but nothing left: never connected
-                    ctx.sent = was_sent
-                    if hasattr(ctx, "wrote"):
-                        ctx.wrote = had_written
-                if is_write and sent and getattr(ctx, "wrote", ctx.sent):
-                    error.outcome = "unknown"  # it left; whether it was done, nobody knows
-            error.message = self.redactor.text(error.message)
-            raise error from None
-        finally:
-            _SENDING.reset(token)
+        except StepError as err:  # the gate's, or a redirect's host check after a write left
+            if is_write and view is not None and view.wrote:
+                err = err.with_outcome(err.outcome or "unknown")
+            raise err.redacted(self.redactor.text) from None
+        except httpx.HTTPError as exc:  # raised before the gate: auth's own requests, say
+            error, _ = translate(exc, what=what)
+            raise error.redacted(self.redactor.text) from None
         try:
             response._content = await self._read(response, what)
         except StepError as lost:
-            if ctx is not None and is_write and lost.outcome is None:
+            if view is not None and is_write and lost.outcome is None:
                 # The status came: a success was done; otherwise whether it was, nobody knows.
-                lost.outcome = "done" if response.status_code < 300 else "unknown"
-            raise
+                lost = lost.with_outcome("done" if response.status_code < 300 else "unknown")
+            raise lost from None
         finally:
             await response.aclose()
         if response.is_redirect and not self.model.follow_redirects:
-            location = response.headers.get("Location", "")
-            raise StepError(
-                "http_status",
-                f"{what} answered {response.status_code}, a redirect to"
-                f" {self.redactor.text(location)!r}; the connection does not follow redirects"
-                " (follow_redirects: true follows them on the same host)",
-                status=response.status_code,
-            )
+            raise self._not_followed(response, what)
         return response
 
+    def _not_followed(self, response: httpx.Response, what: str) -> StepError:
+        location = self.redactor.text(response.headers.get("Location", ""))
+        return StepError(
+            "http_status",
+            f"{what} answered {response.status_code}, a redirect to {location!r}; the"
+            " connection does not follow redirects (follow_redirects: true follows them on"
+            " the same host)",
+            status=response.status_code,
+        )
+
     async def _read(self, response: httpx.Response, what: str) -> bytes:
-        chunks = []
+        # The capped stream straight, not httpx's aiter_bytes: CappedTransport already decoded
+        # it, and httpx's decoders and chunker would only copy it again.
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
         try:
-            async for chunk in response.aiter_bytes():
-                chunks.append(chunk)
-        except BodyTooLarge as exc:
-            raise StepError("parse", f"{what}: {exc.message}", retryable=False) from None
+            body = b"".join([chunk async for chunk in stream])
         except httpx.HTTPError as exc:
             error, _ = translate(exc, what=what)
-            error.message = self.redactor.text(error.message)
-            raise error from None
-        return self.redactor.bytes(b"".join(chunks))
+            raise error.redacted(self.redactor.text) from None
+        return self.redactor.bytes(body)
 
     def redact(self, text: str) -> str:
         return self.redactor.text(text)
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing.
+
+    One client serves every run of a connection, so a cookie one customer's call got back
+    would go out on the next customer's call. A merchant's API is called with its ``auth``,
+    never a session; and not parsing ``Set-Cookie`` saves httpx's per-answer cookie work.
+    """
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        pass
+
+    def add_cookie_header(self, request: Any) -> None:
+        pass
 
 
 def _same_default_port(url: httpx.URL, origin: tuple[Any, ...]) -> bool:
@@ -268,6 +307,16 @@ def _same_default_port(url: httpx.URL, origin: tuple[Any, ...]) -> bool:
     port = url.port or defaults.get(url.scheme)
     oport = origin[2] or defaults.get(origin[0])
     return (url.scheme, url.host, port) == (origin[0], origin[1], oport)
+
+
+def _checked_headers(headers: Mapping[str, str] | None, what: str) -> dict[str, str]:
+    if not headers:
+        return {}
+    out = dict(headers)
+    for key, value in out.items():
+        if "\r" in value or "\n" in value or "\r" in key or "\n" in key:
+            raise StepError("validation", f"{what}: header '{key}' contains a line break")
+    return out
 
 
 def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -282,19 +331,26 @@ def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 class Connections:
-    """The project's connections by name: the engine's one handle on the adapters."""
+    """The project's connections by name: the engine's ``Gateway`` (``engine.ports``)."""
 
     def __init__(
-        self, models: Mapping[str, Any], root: Path, environ: Mapping[str, str] | None = None
+        self,
+        models: Mapping[str, ConnectionModel | None],
+        root: Path,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
         self._by_name = {
-            name: Connection(name, model, root, env)
+            name: HttpConnection(name, model, root, env)
             for name, model in models.items()
             if model is not None
         }
 
-    def get(self, name: str) -> Connection:
+    def for_call(self, call: Call) -> CallView:
+        """One call's view of the connections: what ``ctx.http`` and ``ctx.connection`` reach."""
+        return CallView(self, call)
+
+    def get(self, name: str) -> HttpConnection:
         try:
             return self._by_name[name]
         except KeyError:
@@ -313,7 +369,7 @@ class Connections:
         """(connection, key under ``auth``, message) for what the project load must report."""
         return [(c.name, *c.problem) for c in self._by_name.values() if c.problem is not None]
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[HttpConnection]:
         return iter(self._by_name.values())
 
     def use_transport(self, factory: Callable[[int], httpx.AsyncBaseTransport] | None) -> None:
@@ -322,8 +378,7 @@ class Connections:
         >>> project.connections.use_transport(lambda n: httpx.MockTransport(handler))
         """
         for conn in self._by_name.values():
-            conn.transport_factory = factory
-            conn._clients.clear()
+            conn.use_transport(factory)
 
     async def aclose(self) -> None:
         for conn in self._by_name.values():

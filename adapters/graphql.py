@@ -4,8 +4,9 @@ A query is parsed (and validated against the connection's ``schema:`` file, when
 one) once per text, at project load by the ``graphql`` action's check hook; the cache makes
 a run's ``prepare`` a dict lookup. At run time gql's ``AsyncClientSession`` executes the
 request and turns a response with ``errors`` into ``TransportQueryError``; its transport
-(``ConnectionTransport``) posts through ``Connection.send``, so timeouts, the host check,
-the size cap, auth, redaction, mocking and ``ctx.sent`` are the same as for ``http``.
+(``ConnectionTransport``) posts through ``HttpConnection.send`` with the call's view, so
+timeouts, the host check, the size cap, auth, redaction, mocking and what was sent are the
+same as for ``http``.
 gql's and graphql-core's exceptions become error kinds here, once.
 """
 
@@ -39,6 +40,8 @@ from graphql import (
     validate,
 )
 
+from csflow.adapters.calls import CallView
+from csflow.adapters.connections import HttpConnection
 from csflow.engine.coerce import to_json
 from csflow.engine.context import Payload
 from csflow.engine.errors import StepError
@@ -167,17 +170,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 @dataclass(slots=True)
-class _Call:
-    conn: Any
-    ctx: Any
+class _Request:
+    """One query's POST: gql hands it to ``ConnectionTransport.execute`` as a keyword."""
+
+    conn: HttpConnection
+    view: CallView
     write: bool
     text: str
     what: str
-    status: int | None = None
+    status: int | None = None  # the transport's answer to ``execute``: its HTTP status
 
 
 class ConnectionTransport(AsyncTransport):
-    """gql's transport contract over ``Connection.send``: one POST per request, JSON in and out."""
+    """gql's transport over ``HttpConnection.send``: one POST per request, JSON in and out."""
 
     async def connect(self) -> None:
         pass  # the connection owns its pooled clients
@@ -188,29 +193,25 @@ class ConnectionTransport(AsyncTransport):
     def subscribe(self, request: GraphQLRequest) -> Any:
         raise StepError("validation", "GraphQL subscriptions are not supported")
 
-    async def execute(self, request: GraphQLRequest, *, call: _Call) -> ExecutionResult:  # type: ignore[override]
+    async def execute(self, request: GraphQLRequest, *, call: _Request) -> ExecutionResult:  # type: ignore[override]
         payload: dict[str, Any] = {"query": call.text}
         if request.operation_name:
             payload["operationName"] = request.operation_name
         if request.variable_values:
             payload["variables"] = request.variable_values
         conn = call.conn
-        url = conn.model.url  # as configured: a trailing slash may matter to the server
+        url = conn.model.url or ""  # as configured: a trailing slash may matter to the server
         content = json.dumps(payload, default=to_json, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "Accept": ACCEPT}
         try:
             response = await conn.send(
-                "POST",
-                url,
-                ctx=call.ctx,
-                headers=headers,
-                content=content,
-                write=call.write,
+                "POST", url, call.view, headers=headers, content=content, write=call.write
             )
         except StepError as err:
             # The absolute URL makes "POST subshttp://..."; say which operation it was.
-            err.message = err.message.replace(f"POST {conn.name}{url}", call.what)
-            raise
+            raise err.replace(
+                message=err.message.replace(f"POST {conn.name}{url}", call.what)
+            ) from None
         status = call.status = response.status_code
         body = _json(response.content)
         if status in (401, 403):
@@ -246,10 +247,10 @@ class _Client:
     schema: GraphQLSchema | None
 
 
-_clients: weakref.WeakKeyDictionary[Any, _Client] = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary[HttpConnection, _Client] = weakref.WeakKeyDictionary()
 
 
-def _client_for(conn: Any) -> _Client:
+def _client_for(conn: HttpConnection) -> _Client:
     found = _clients.get(conn)
     if found is None:
         try:
@@ -263,7 +264,7 @@ def _client_for(conn: Any) -> _Client:
     return found
 
 
-def prepared_for(conn: Any, query: str, operation_name: str | None) -> Prepared:
+def prepared_for(conn: HttpConnection, query: str, operation_name: str | None) -> Prepared:
     """The prepared query, from the load-time cache; problems are a ``validation`` error."""
     try:
         return prepare(query, operation_name, _client_for(conn).schema)
@@ -272,15 +273,15 @@ def prepared_for(conn: Any, query: str, operation_name: str | None) -> Prepared:
 
 
 async def execute(
-    conn: Any,
+    conn: HttpConnection,
     prepared: Prepared,
     variables: Mapping[str, Any] | None,
-    ctx: Any,
+    view: CallView,
 ) -> Payload:
     """Run a prepared query or mutation; ``errors`` fail the step, partial data kept."""
     name = prepared.operation_name or (prepared.fields[0] if prepared.fields else "query")
     what = f"GraphQL {conn.name}.{name}"
-    call = _Call(conn, ctx, prepared.is_mutation, prepared.text, what)
+    call = _Request(conn, view, prepared.is_mutation, prepared.text, what)
     request = GraphQLRequest(
         prepared.document,
         variable_values=dict(variables) if variables else None,

@@ -27,10 +27,10 @@ from typing import Any, Literal
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning  # it sets an "always" filter
 
-from csflow.adapters.secrets import Redactor
 from csflow.adapters.transport import CappedTransport, make_transport, translate
-from csflow.adapters.urls import is_loopback
 from csflow.engine.errors import StepError
+from csflow.engine.redaction import Redactor
+from csflow.engine.urls import is_loopback
 
 with warnings.catch_warnings():  # authlib warns that it would rather have "httpx2"
     warnings.simplefilter("ignore", AuthlibDeprecationWarning)
@@ -244,17 +244,15 @@ class OAuth2Auth(httpx.Auth):
     def _error(self, exc: BaseException) -> BaseException:
         what = f"the token endpoint of '{self.name}'"
         if isinstance(exc, StepError):
-            if exc.kind == "parse":
-                exc.kind = "auth"
-            exc.message = self._redactor.text(f"{what}: {exc.message}")
-            return exc
+            return exc.replace(message=f"{what}: {exc.message}").redacted(self._redactor.text)
         if isinstance(exc, httpx.HTTPStatusError):
             status = exc.response.status_code
             return StepError("auth", f"{what} answered {status}", status=status)
         if isinstance(exc, httpx.HTTPError):
             error, _ = translate(exc, what=what)
-            error.message = self._redactor.text(error.message)
-            return error
+            if error.kind == "parse":  # a token answer too large or undecodable: auth failed
+                error = StepError("auth", error.message, retryable=error.retryable)
+            return error.redacted(self._redactor.text)
         if isinstance(exc, OAuthError):
             return StepError("auth", f"{what} refused: {self._redactor.text(str(exc.error))}")
         if isinstance(exc, ValueError):

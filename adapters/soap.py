@@ -1,15 +1,13 @@
 """SOAP over zeep, through the connection's own httpx machinery.
 
-The WSDL was read at project load (``adapters.wsdl``). At run time zeep's ``AsyncClient``
-builds the envelope and reads the answer, but its POST goes through ``Connection.send``
-(``ConnectionTransport``): timeouts, the host check, the size cap, auth, redaction, mocking
-and ``ctx.sent`` are the same as for ``http``. zeep's exceptions become error kinds here,
-once (STYLE habit 3).
+The WSDL was read at project load (``adapters.wsdl``). At run time zeep builds the envelope
+and reads the answer, and the POST is ``HttpConnection.send`` with the call's view: timeouts,
+the host check, the size cap, auth, redaction, mocking and what was sent are the same as for
+``http``. zeep's exceptions become error kinds here, once (STYLE habit 3).
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import logging
 import weakref
@@ -19,38 +17,31 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import zeep
 import zeep.exceptions as zx
 from lxml import etree
-from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
+from zeep.wsdl.utils import etree_to_string
 
+from csflow.adapters.calls import CallView
+from csflow.adapters.connections import HttpConnection
 from csflow.adapters.wsdl import Wsdl, WsdlError, wsdl_for
 from csflow.adapters.xml import parse_xml, zeep_settings
 from csflow.engine.context import Payload
 from csflow.engine.errors import StepError
 
-
-@dataclass(slots=True)
-class _Call:
-    """What ``ConnectionTransport.post`` needs for one operation, set around the zeep call."""
-
-    conn: Any
-    ctx: Any
-    write: bool
-    operation: str
-    status: int | None = None
-    body: bytes = b""
-
-
 # zeep hands back the raw answer, which ``_answer`` reads once with csflow's own parser.
 RUN_SETTINGS = zeep_settings(raw_response=True)
 
-_CALL: contextvars.ContextVar[_Call] = contextvars.ContextVar("csflow_soap_call")
 
+class NoTransport(AsyncTransport):
+    """zeep's transport with no client of its own: csflow posts the envelope itself.
 
-class ConnectionTransport(AsyncTransport):
-    """zeep's async transport with no client of its own: every POST is ``Connection.send``."""
+    zeep builds the envelope (``binding._create``: WS-Addressing, plugins, WSSE) and reads the
+    answer; the POST is ``HttpConnection.send`` with the call's view, so timeouts, the host
+    check, the size cap, auth, redaction and what was sent are the same as for ``http``.
+    """
 
     def __init__(self) -> None:  # AsyncTransport's would make two httpx clients we never use
         self.cache = None
@@ -58,26 +49,7 @@ class ConnectionTransport(AsyncTransport):
         self.logger = logging.getLogger("zeep.transports")
 
     async def post(self, address: str, message: bytes, headers: dict[str, str]) -> Any:
-        call = _CALL.get()
-        conn = call.conn
-        try:
-            response = await conn.send(
-                "POST", address, ctx=call.ctx, headers=headers, content=message, write=call.write
-            )
-        except StepError as err:
-            # The absolute URL makes "POST erphttp://..."; say which operation it was.
-            err.message = err.message.replace(
-                f"POST {conn.name}{address}", f"SOAP {conn.name}.{call.operation}"
-            )
-            raise
-        call.status, call.body = response.status_code, response.content
-        if response.status_code in (401, 403):
-            raise StepError(
-                "auth",
-                f"SOAP {conn.name}.{call.operation} answered {response.status_code}",
-                status=response.status_code,
-            )
-        return response
+        raise WsdlError("csflow posts SOAP envelopes itself (adapters.soap.call)")
 
     async def get(self, address: str, params: Any, headers: Any) -> Any:
         raise StepError("validation", "SOAP over HTTP GET is not supported")
@@ -92,13 +64,14 @@ class ConnectionTransport(AsyncTransport):
 @dataclass
 class _Client:
     wsdl: Wsdl
-    service: Any
+    zeep: zeep.AsyncClient
+    address: str
 
 
-_clients: weakref.WeakKeyDictionary[Any, _Client] = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary[HttpConnection, _Client] = weakref.WeakKeyDictionary()
 
 
-def _client_for(conn: Any) -> _Client:
+def _client_for(conn: HttpConnection) -> _Client:
     found = _clients.get(conn)
     if found is None:
         try:
@@ -113,30 +86,35 @@ def _client_for(conn: Any) -> _Client:
             parts = urlsplit(address)
             conn.base_url, conn.origin = address, (parts.scheme, parts.hostname, parts.port)
         client = zeep.AsyncClient(  # type: ignore[no-untyped-call]
-            wsdl.document, transport=ConnectionTransport(), settings=RUN_SETTINGS
+            wsdl.document, transport=NoTransport(), settings=RUN_SETTINGS
         )
-        # Not client.create_service: on an AsyncClient it makes a sync proxy (zeep 4.3).
-        service = AsyncServiceProxy(client, wsdl.binding, address=address)  # type: ignore[no-untyped-call]
-        found = _Client(wsdl, service)
+        found = _Client(wsdl, client, address)
         _clients[conn] = found
     return found
 
 
-async def call(conn: Any, operation: str, args: Mapping[str, Any], ctx: Any) -> Payload:
+async def call(
+    conn: HttpConnection, operation: str, args: Mapping[str, Any], view: CallView
+) -> Payload:
     """Call ``operation`` with ``args``; the result as plain dicts, the envelope as XML."""
     client = _client_for(conn)
     if operation not in client.wsdl.operations:
         raise StepError("validation", f"the WSDL of '{conn.name}' has no operation '{operation}'")
     what = f"SOAP {conn.name}.{operation}"
-    state = _Call(conn, ctx, operation not in conn.model.read_only, operation)
-    token = _CALL.set(state)
+    status: int | None = None
     try:
-        await client.service[operation](**args)  # raw_response: zeep hands back the answer
-        result, xml = _answer(client.wsdl.binding, operation, state, what)
+        # zeep's own send_async, with our POST: the envelope with WS-Addressing, plugins, WSSE.
+        envelope, headers = client.wsdl.binding._create(
+            operation, (), dict(args), client=client.zeep, options={"address": client.address}
+        )
+        message = etree_to_string(envelope)  # type: ignore[no-untyped-call]
+        response = await _post(conn, client.address, message, headers, operation, view, what)
+        status = response.status_code
+        result, xml = _answer(client.wsdl.binding, operation, status, response.content, what)
     except StepError:
         raise
     except zx.Fault as exc:
-        raise fault_error(conn.name, operation, exc, state.status) from None
+        raise fault_error(conn.name, operation, exc, status) from None
     except (zx.ValidationError, TypeError) as exc:
         # zeep checks arguments against the WSDL before sending: a missing or unknown one.
         text = getattr(exc, "message", None) or str(exc)
@@ -144,19 +122,40 @@ async def call(conn: Any, operation: str, args: Mapping[str, Any], ctx: Any) -> 
     except (zx.Error, etree.LxmlError) as exc:
         text = getattr(exc, "message", None) or str(exc)
         raise StepError(
-            "parse", f"{what}: the answer could not be read ({text})", status=state.status
+            "parse", f"{what}: the answer could not be read ({text})", status=status
         ) from None
-    finally:
-        _CALL.reset(token)
-    return Payload(data=plain(result), status=state.status, xml=xml)
+    return Payload(data=plain(result), status=status, xml=xml)
 
 
-def _answer(binding: Any, operation: str, state: _Call, what: str) -> tuple[Any, Any]:
+async def _post(
+    conn: HttpConnection,
+    address: str,
+    message: bytes,
+    headers: dict[str, str],
+    operation: str,
+    view: CallView,
+    what: str,
+) -> httpx.Response:
+    write = operation not in conn.model.read_only
+    try:
+        response = await conn.send(
+            "POST", address, view, headers=headers, content=message, write=write
+        )
+    except StepError as err:
+        # The absolute URL makes "POST erphttp://..."; say which operation it was.
+        raise err.replace(message=err.message.replace(f"POST {conn.name}{address}", what)) from None
+    if response.status_code in (401, 403):
+        raise StepError(
+            "auth", f"{what} answered {response.status_code}", status=response.status_code
+        )
+    return response
+
+
+def _answer(binding: Any, operation: str, status: int, body: bytes, what: str) -> tuple[Any, Any]:
     """zeep's ``process_reply``, on csflow's one safe XML parser, parsing the answer once.
 
     The tree is both what zeep reads the result from and the envelope ``xpath`` sees.
     """
-    status, body = state.status or 0, state.body
     if status in (201, 202) and not body:
         return None, None
     try:

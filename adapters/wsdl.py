@@ -21,10 +21,10 @@ from lxml import etree
 from zeep.transports import Transport
 from zeep.wsdl import Document
 
-from csflow.adapters.auth import UnsupportedAuth, build_auth
-from csflow.adapters.secrets import Redactor
-from csflow.adapters.urls import same_origin, url_problem
+from csflow.adapters.auth import AuthSetupError, build_auth
 from csflow.adapters.xml import wsdl_problem, zeep_settings
+from csflow.engine.redaction import Redactor
+from csflow.engine.urls import same_origin, url_problem
 
 # Untrusted XML either way: no DTD, no entities, no fetches beyond the entry document.
 SETTINGS = zeep_settings()
@@ -187,7 +187,7 @@ class LoadTransport(Transport):
             try:
                 # The check hook has no environ of its own: {env} secrets come from os.environ.
                 auth = build_auth(self._model.auth, self._root, Redactor(), os.environ)
-            except (UnsupportedAuth, OSError) as exc:
+            except (AuthSetupError, OSError) as exc:
                 raise WsdlError(f"cannot authenticate to fetch the WSDL: {exc}") from None
             self._http = httpx.Client(
                 auth=auth,

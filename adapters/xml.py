@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from csflow.adapters.urls import url_problem
+from csflow.engine.urls import url_problem
 
 
 def safe_parser() -> etree.XMLParser:

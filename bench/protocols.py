@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from csflow.engine import Project
+from csflow import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACKING = "1Z999AA10123456784"  # ORD-1003's parcel: every SOAP reply must name it

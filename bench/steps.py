@@ -22,7 +22,7 @@ from typing import Any
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from csflow.engine import Project
+from csflow import Project
 
 INPUTS = {"order_status": "shipped", "days_late": 5, "n": 0}
 TARGET = 1.5  # engine per step <= 1.5x bare Jinja

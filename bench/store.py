@@ -30,8 +30,8 @@ from pathlib import Path
 from time import perf_counter, process_time
 from typing import Any
 
+from csflow import Project
 from csflow.adapters.sqlite_store import SQLiteStore
-from csflow.engine import Project
 from csflow.engine.store import RunRecord
 
 LEVELS = (1, 10, 100)

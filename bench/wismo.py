@@ -24,7 +24,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from csflow.engine import Project
+from csflow import Project
 
 EMAIL = "shipped@demo.shop"
 TRACKING = "1Z999AA10123456784"  # the seeded parcel of ORD-1003, what every reply must name

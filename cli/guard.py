@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from csflow.engine import CsflowError, ProjectError, StepError, UsageError
+from csflow import CsflowError, ProjectError, StepError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 

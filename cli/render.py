@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from csflow.engine import RunResult
+from csflow import RunResult
 from csflow.engine.coerce import to_json
 
 UNBOUNDED = 100_000  # columns: a table as wide as its longest row

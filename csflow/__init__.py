@@ -1,16 +1,16 @@
 """csflow: a low-code flow engine for customer-service intents.
 
 >>> from csflow import Project
->>> project = Project.load("flows")                 # ProjectError lists every problem
->>> result = project.run_sync("wismo", {"email": "jane@example.com"})
+>>> async with Project.load("flows") as project:    # ProjectError lists every problem
+...     result = await project.run("wismo", {"email": "jane@example.com"})
 >>> result.status, result.reply
 """
 
 from csflow.engine.context import ActionContext, Payload
 from csflow.engine.errors import CsflowError, Problem, ProjectError, StepError, UsageError
-from csflow.engine.project import Project
 from csflow.engine.registry import action
 from csflow.engine.result import RunResult, StepRecord
+from csflow.project import Project
 
 __all__ = [
     "ActionContext",

@@ -7,18 +7,31 @@ The tree::
      ├── ExpressionSyntaxError  a template, JMESPath or XPath that does not parse
      ├── UsageError          a caller's mistake: unknown flow, missing or mistyped inputs
      │    └── StoreError     the run store cannot be opened, read or written (names the file)
-     ├── WriteSkipped        a dry run stopped a write at the wire; the step goes on with no data
-     └── StepError           a step failed while running; ``kind`` is one of ERROR_KINDS (§7)
+     └── StepError           a step failed while running; ``kind`` is one of ERROR_KINDS (§7);
+                             immutable: ``with_outcome``, ``redacted`` and ``replace`` make copies
 
 A ``Problem`` is one located message, printed as ``PATH:LINE:COL: message``. Adapters
-translate httpx, zeep, gql and lxml exceptions into ``StepError`` at their boundary, once,
-with ``raise ... from exc``; nothing above them sees a library's exception.
+translate httpx, aiohttp, zeep, gql and lxml exceptions into ``StepError`` at their boundary,
+once (the transport, for what comes off the wire), with ``raise ... from``; nothing above them
+sees a library's exception. A dry run is no exception: the run installs a gate that keeps
+writes back (``adapters.calls``).
+
+Outside the tree, each translated where it is caught, never seen by the engine:
+
+- ``adapters.auth.AuthSetupError`` (and ``CustomAuthError``): an auth that cannot be built;
+  the connection makes it a placed load problem or its calls' kind ``auth``;
+- ``adapters.wsdl.WsdlError`` and ``adapters.graphql.GraphQLProblem``: a WSDL or a query that
+  cannot be used; the actions' load-time checks make them problems, a run makes them
+  ``validation``;
+- ``adapters.transport.NotHttp`` and ``ResponseTooLarge``: httpx errors of csflow's own
+  transport, which ``adapters.transport.translate`` makes ``connect`` and ``parse``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 ErrorKind = Literal[
@@ -104,17 +117,6 @@ class StoreError(UsageError):
     """
 
 
-class WriteSkipped(CsflowError):
-    """A dry run (``csflow run --dry-run``) kept a write from being sent.
-
-    ``would_send`` says what would have gone out: method, URL and body, secrets redacted.
-    """
-
-    def __init__(self, would_send: dict[str, object]) -> None:
-        super().__init__(f"dry run: {would_send.get('method')} {would_send.get('url')} not sent")
-        self.would_send = would_send
-
-
 class StepError(CsflowError):
     """A step failed with one error kind of §7.
 
@@ -123,6 +125,16 @@ class StepError(CsflowError):
     ``retryable`` is False when the request may have reached the server and retrying
     could do a write twice.
     """
+
+    __slots__ = ("details", "kind", "message", "outcome", "retry_after", "retryable", "status")
+
+    kind: ErrorKind
+    message: str
+    status: int | None
+    outcome: Outcome | None
+    retryable: bool
+    retry_after: float | None
+    details: Mapping[str, object]
 
     def __init__(
         self,
@@ -133,16 +145,56 @@ class StepError(CsflowError):
         outcome: Outcome | None = None,
         retryable: bool = True,
         retry_after: float | None = None,
-        details: dict[str, object] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
-        self.kind: ErrorKind = kind
-        self.message = message
-        self.status = status
-        self.outcome = outcome
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.details = details or {}
+        init = object.__setattr__  # the one place the fields are set
+        init(self, "kind", kind)
+        init(self, "message", message)
+        init(self, "status", status)
+        init(self, "outcome", outcome)
+        init(self, "retryable", retryable)
+        init(self, "retry_after", retry_after)
+        init(self, "details", MappingProxyType(dict(details or {})))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in StepError.__slots__:
+            raise AttributeError(
+                f"StepError is immutable: derive a copy (with_outcome, redacted, replace),"
+                f" do not set {name}"
+            )
+        super().__setattr__(name, value)
+
+    def replace(
+        self,
+        *,
+        message: str | None = None,
+        outcome: Outcome | None = None,
+        retryable: bool | None = None,
+    ) -> StepError:
+        """A copy with some fields changed (the others kept)."""
+        return StepError(
+            self.kind,
+            self.message if message is None else message,
+            status=self.status,
+            outcome=self.outcome if outcome is None else outcome,
+            retryable=self.retryable if retryable is None else retryable,
+            retry_after=self.retry_after,
+            details=self.details,
+        )
+
+    def with_outcome(self, outcome: Outcome | None) -> StepError:
+        """This error saying what became of the call's write: ``err.with_outcome("unknown")``."""
+        return self if outcome is None or outcome == self.outcome else self.replace(outcome=outcome)
+
+    def redacted(self, redact: Callable[[str], str]) -> StepError:
+        """This error with every secret in its message as ``***``."""
+        clean = redact(self.message)
+        return self if clean == self.message else self.replace(message=clean)
+
+    def __reduce__(self) -> tuple[object, ...]:  # pickling (a worker thread or process)
+        return (_rebuild, (self.kind, self.message, self.status, self.outcome, self.retryable,
+                           self.retry_after, dict(self.details)))  # fmt: skip
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"kind": self.kind, "message": self.message}
@@ -152,3 +204,23 @@ class StepError(CsflowError):
             out["outcome"] = self.outcome
         out.update(self.details)
         return out
+
+
+def _rebuild(
+    kind: ErrorKind,
+    message: str,
+    status: int | None,
+    outcome: Outcome | None,
+    retryable: bool,
+    retry_after: float | None,
+    details: dict[str, object],
+) -> StepError:
+    return StepError(
+        kind,
+        message,
+        status=status,
+        outcome=outcome,
+        retryable=retryable,
+        retry_after=retry_after,
+        details=details,
+    )

@@ -265,7 +265,7 @@ def _check_secret(
 
 
 def _check_urls(conn: Connection, name: str, source: Source) -> list[Problem]:
-    from csflow.adapters.urls import url_problem  # the rule lives with the code that enforces it
+    from csflow.engine.urls import url_problem
 
     problems = []
     for key in ("base_url", "url", "wsdl"):

@@ -1,7 +1,10 @@
 """Runs a compiled plan: step records, retries, the step limit, the deadline, sub-flows.
 
 A run is one coroutine. Steps that do no I/O run inline with no task and no await; only
-``call`` and ``flow`` steps await. The deadline bounds every call and every retry wait.
+``call`` and ``flow`` steps await. The deadline bounds every call and every retry wait: each
+call has one timeout, at the earlier of its step's ``timeout`` and the run's deadline
+(``engine.retries``), and no wait is begun that would pass the deadline, so the run needs no
+timeout of its own around them.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ from functools import partial
 from time import perf_counter
 from typing import Any
 
-from csflow.engine.attempts import RunState, call_action, cut_off
-from csflow.engine.context import ConnectionOpener, Payload
 from csflow.engine.errors import StepError, UsageError
 from csflow.engine.fields import extract
 from csflow.engine.flow_io import check_inputs, check_outputs
@@ -32,16 +33,15 @@ from csflow.engine.plan import (
     SetStep,
     SwitchStep,
 )
+from csflow.engine.ports import Gateway
 from csflow.engine.result import RunResult, StepRecord
+from csflow.engine.retries import RunState, call_action, cut_off
 
 MAX_STEPS = 1_000
 DEFAULT_DEADLINE = 8.0
 _FINAL = frozenset({"deadline", "step_limit"})  # no on_error can help: the run is over
-# The run-wide timeout is a backstop a little after the deadline, so that the call's own
-# timeout (at the deadline) is the one that fires and says which step it cut off.
-_BACKSTOP = 0.05
 
-BeforeWrite = Callable[[RunResult, StepRecord], Awaitable[None]]
+RunBeforeWrite = Callable[[RunResult, StepRecord], Awaitable[None]]
 
 
 class _Failed(Exception):
@@ -55,12 +55,12 @@ class _Failed(Exception):
 async def run_plan(
     plan: FlowPlan,
     inputs: Mapping[str, Any],
-    connections: ConnectionOpener,
+    gateway: Gateway,
     *,
     deadline: float = DEFAULT_DEADLINE,
     run_id: str | None = None,
     dry_run: bool = False,
-    before_write: BeforeWrite | None = None,
+    before_write: RunBeforeWrite | None = None,
     on_end: Callable[[RunResult], None] | None = None,
     now: dt.datetime | None = None,
 ) -> RunResult:
@@ -72,23 +72,15 @@ async def run_plan(
     """
     values = check_inputs(plan, inputs)
     started = perf_counter()
-    run = RunState(connections, deadline, run_id or uuid.uuid4().hex, dry_run)
+    run = RunState(gateway, deadline, run_id or uuid.uuid4().hex, dry_run)
     result = RunResult(flow=plan.name, status="completed", run_id=run.run_id, steps=run.records)
     if before_write is not None:
         run.on_write = partial(before_write, result)
     try:
-        async with asyncio.timeout_at(run.deadline_at + _BACKSTOP):
-            clock = now if now is not None else dt.datetime.now(dt.UTC)
-            result.outputs = await _execute(run, plan, values, "", clock)
+        clock = now if now is not None else dt.datetime.now(dt.UTC)
+        result.outputs = await _execute(run, plan, values, "", clock)
     except _Failed as failed:
         result.status, result.error = "failed", {**failed.error.as_dict(), "step": failed.step}
-    except TimeoutError:
-        result.status = "failed"
-        result.error = {
-            "kind": "deadline",
-            "message": f"the run passed its deadline of {deadline:g}s",
-            "step": cut_off(run),
-        }
     except asyncio.CancelledError:
         result.status = "failed"
         result.error = {
@@ -152,7 +144,11 @@ async def _execute(
                 case CallStep():
                     record.action = step.action_name
                     args = {name: value(scope) for name, value in step.args}
-                    _take(step, scope, record, await call_action(run, step, args, scope, record))
+                    called = await call_action(run, step, args, scope, record)
+                    record.status = called.status
+                    kept = called.kept_back
+                    record.dry_run = dict(kept) if kept is not None else None
+                    _take(step, scope, record, called.data, called.xml)
                 case FlowStep():
                     record.flow = step.subflow
                     data = await _subflow(run, step, scope, prefix)
@@ -160,7 +156,7 @@ async def _execute(
                         scope[step.as_name] = data
                     else:
                         scope.update(data)
-                    _take(step, scope, record, data)
+                    _take(step, scope, record, data, None)
                 case ExtractStep(source=source, fields=fields):
                     assert source is not None  # a missing `from:` is a load-time problem
                     scope.update(extract(fields, source(scope)))
@@ -211,12 +207,10 @@ def _visible(record: StepRecord, data: Any) -> dict[str, Any]:
     }
 
 
-def _take(step: CallStep | FlowStep, scope: dict[str, Any], record: StepRecord, data: Any) -> None:
+def _take(
+    step: CallStep | FlowStep, scope: dict[str, Any], record: StepRecord, data: Any, xml: Any
+) -> None:
     """A call's or a sub-flow's data: visible as ``steps.ID``, then through its ``extract``."""
-    xml = None
-    if isinstance(data, Payload):
-        record.dry_run = data.details.get("dry_run")
-        data, xml, record.status = data.data, data.xml, data.status
     if record.dry_run is not None:  # nothing came back: the fields take their defaults
         if step.id:
             scope["steps"][step.id] = _visible(record, None)

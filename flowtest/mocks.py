@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
+from csflow.adapters.calls import OUTBOUND
 from csflow.adapters.operation_mocks import use_operation_mocks
-from csflow.engine.context import CURRENT
 from csflow.engine.model import MockSpec
 from csflow.flowtest.routes import locate
 
@@ -98,13 +98,15 @@ class MockRouter:
             mock.used += 1
             return _answer(mock.spec, request)
         self.unmatched.append(call)
-        self.misses.append(Miss(call, CURRENT.get(), answered_before))
+        outbound = request.extensions.get(OUTBOUND)
+        attempt = outbound.view.call if outbound is not None else None
+        self.misses.append(Miss(call, attempt, answered_before))
         raise httpx.ConnectError(f"no mock matches {call}", request=request)
 
 
 @dataclass(frozen=True)
 class Miss:
-    """An unmatched call; ``attempt`` is the action context of the attempt that made it."""
+    """An unmatched call; ``attempt`` is the ``Call`` of the attempt that made it (one each)."""
 
     call: str
     attempt: Any

@@ -46,7 +46,7 @@ _projects: dict[Path, Any] = {}
 
 
 def _load(root: Path) -> Any:
-    from csflow.engine import Project
+    from csflow import Project
 
     if root not in _projects:
         _projects[root] = Project.load(root)
@@ -55,7 +55,7 @@ def _load(root: Path) -> Any:
 
 class FlowTestYaml(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from csflow.engine import ProjectError
+        from csflow import ProjectError
         from csflow.flowtest import load_test_files
 
         root = _project_root(self.path)
@@ -110,7 +110,7 @@ class FlowCaseItem(pytest.Item):
 @pytest.fixture
 def csflow_project(request: pytest.FixtureRequest) -> Any:
     """The project of the ``csflow_project`` ini option (relative to the rootdir), loaded."""
-    from csflow.engine import Project
+    from csflow import Project
 
     root = Path(request.config.rootpath) / request.config.getini("csflow_project")
     return Project.load(root)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csflow.engine.errors import Problem, ProjectError
+from csflow.engine.loader import MAYBE_SECRET_KEYS, SECRET_KEYS
 from csflow.engine.model import NAME_RE, SecretRef
 from csflow.engine.source import Loc, Source, display_path, load_yaml
 from csflow.engine.suggest import did_you_mean
@@ -360,9 +361,8 @@ def _load_project(
         return None
 
 
-_SECRET_KEYS = frozenset(
-    {"token", "password", "key", "secret", "client_secret", "refresh_token", "client_id"}
-)
+# The loader's one list: every auth key whose {env} value is (or may be) a credential.
+_SECRET_KEYS = SECRET_KEYS | MAYBE_SECRET_KEYS
 
 
 def _secret_variables(folder: Path) -> set[str]:

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, fields
 from typing import Any
 
-from csflow.adapters.secrets import Redactor
+from csflow.engine.redaction import Redactor
 from csflow.serve.runtime import Outcome
 
 access_log = logging.getLogger("csflow.access")

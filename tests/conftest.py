@@ -34,7 +34,7 @@ def shop_env(demo_shop: object) -> dict[str, str]:
 
 @pytest.fixture
 async def shipped(shop_env: dict[str, str]) -> AsyncIterator[object]:
-    from csflow.engine import Project
+    from csflow import Project
 
     project = Project.load(SHIPPED, environ=shop_env)
     yield project

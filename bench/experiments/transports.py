@@ -9,7 +9,7 @@ Shop in its own process, in interleaved rounds, like part 2 of the bench.
 - ``csflow``: as shipped (httpx over httpx-aiohttp).
 - ``csflow, thin httpx transport``: httpx-aiohttp's transport without its per-request header
   rescans, with a cached ``ClientTimeout`` and a pre-parsed ``yarl.URL``.
-- ``csflow, native aiohttp``: ``Connection.send`` on an ``aiohttp.ClientSession`` per connection
+- ``csflow, native aiohttp``: ``HttpConnection.send`` on an ``aiohttp.ClientSession`` per connection
   and loop, with bearer auth as a default header. This is a prototype; see bench/README.md for
   what a real change would also need.
 - ``script: ...``: the hand-written scripts of part 2, for scale.
@@ -95,8 +95,8 @@ async def native_send(
     self: Any,
     method: str,
     path: str,
+    view: Any = None,
     *,
-    ctx: Any = None,
     params: Any = None,
     headers: Any = None,
     content: bytes | None = None,
@@ -111,8 +111,7 @@ async def native_send(
             timeout=aiohttp.ClientTimeout(total=self.model.timeout),
             headers={"Authorization": self._auth._header},  # the prototype knows bearer only
         )
-    if ctx is not None:
-        ctx.write = False
+    # The prototype makes reads only (the WISMO GETs): no write to gate, nothing to count.
     async with session.request(
         method,
         self.base_url + path,
@@ -121,8 +120,6 @@ async def native_send(
         data=content,
     ) as r:
         body = await r.read()
-    if ctx is not None:
-        ctx.sent = True
     return _Response(r.status, r.headers, self.redactor.bytes(body))
 
 
@@ -178,11 +175,11 @@ def variants(rest_url: str) -> dict[str, Callable[[int, float], tuple[float, flo
             connections.make_transport = saved
 
     def native(c: int, s: float) -> tuple[float, float]:
-        saved, connections.Connection.send = connections.Connection.send, native_send  # type: ignore[method-assign]
+        saved, connections.HttpConnection.send = connections.HttpConnection.send, native_send  # type: ignore[method-assign]
         try:
             return asyncio.run(_cell(csflow.talk, lambda: _close_native(csflow.project), c, s))
         finally:
-            connections.Connection.send = saved  # type: ignore[method-assign]
+            connections.HttpConnection.send = saved  # type: ignore[method-assign]
 
     def script(key: str) -> Callable[[int, float], tuple[float, float]]:
         client = clients[key]

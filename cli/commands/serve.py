@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from csflow import UsageError
 from csflow.cli.main import cli, guarded, project_option
-from csflow.engine import UsageError
 
 
 @cli.command()

@@ -10,10 +10,10 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from csflow import ProjectError
 from csflow.cli.guard import exit_after_output, usage_error
 from csflow.cli.main import EXIT_FAILED, EXIT_OK, cli, guarded, project_option
 from csflow.cli.render import stdout_console
-from csflow.engine import ProjectError
 
 if TYPE_CHECKING:
     from csflow.flowtest.cases import CaseOutcome

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from csflow.engine import action
+from csflow import action
 
 
 @action("shop.customer_summary")

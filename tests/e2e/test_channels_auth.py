@@ -19,7 +19,7 @@ from test_channels_support import KEYS, coffield_request, serving, sign, write
 PROBE_ACTION = """
     from pathlib import Path
 
-    from csflow.engine import action
+    from csflow import action
 
 
     @action("probe.touch")

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from csflow.engine import Project, ProjectError
+from csflow import Project, ProjectError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,7 +65,7 @@ def test_with_keys_are_checked_against_the_signature_at_load(tmp_path: Path) -> 
 def test_a_second_action_of_the_same_name_names_both_places(tmp_path: Path) -> None:
     project = _project_with(tmp_path, "  - return: {}\n")
     (project / "actions" / "copy.py").write_text(
-        "from engine import action\n\n\n@action('shop.customer_summary')\nasync def again(email: str):\n    return {}\n"
+        "from csflow import action\n\n\n@action('shop.customer_summary')\nasync def again(email: str):\n    return {}\n"
     )
     with pytest.raises(ProjectError) as info:
         Project.load(project)

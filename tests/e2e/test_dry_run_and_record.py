@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from csflow import Project
 from csflow.demo.server import DemoShop
-from csflow.engine import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 

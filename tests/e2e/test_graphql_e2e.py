@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from csflow import Project
 from csflow.adapters.transport import make_transport
 from csflow.demo.server import DemoShop
-from csflow.engine import Project
 
 SCHEMA = Path(__file__).resolve().parents[2] / "demo" / "subscriptions.graphql"
 

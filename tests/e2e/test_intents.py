@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
+from csflow import Project, RunResult
 from csflow.adapters.transport import make_transport
 from csflow.demo.models import Address
 from csflow.demo.server import DemoShop
-from csflow.engine import Project, RunResult
 from csflow.flowtest.coverage import branches, taken
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

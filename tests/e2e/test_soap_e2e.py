@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from csflow import Project, ProjectError
 from csflow.demo.server import DemoShop
-from csflow.engine import Project, ProjectError
 
 FLOW = """
 name: erp_status

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from csflow.engine import UsageError
+from csflow import UsageError
 
 
 def step(result, step_id):
@@ -119,7 +119,7 @@ async def test_api_down_fails_with_a_friendly_reply(shipped, demo_shop):
 async def test_wrong_token_is_an_auth_error(shop_env, tmp_path):
     import shutil
 
-    from csflow.engine import Project
+    from csflow import Project
 
     project_dir = tmp_path / "p"
     shutil.copytree("flows", project_dir)

@@ -74,7 +74,7 @@ class Projects:
         store: Any = None,
         files: Mapping[str, str] | None = None,
     ) -> Any:
-        from csflow.engine import Project
+        from csflow import Project
 
         self.write(connections, flows, files)
         project = Project.load(self.root, environ={**self.env, **(env or {})}, store=store)

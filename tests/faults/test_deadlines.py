@@ -54,7 +54,7 @@ ACTIONS = {
     "actions/naps.py": """
     import time
 
-    from csflow.engine import action
+    from csflow import action
 
 
     @action("naps.sleep")

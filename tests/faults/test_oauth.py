@@ -180,7 +180,7 @@ def test_an_echoed_access_token_is_redacted(projects: Any, server: FaultServer) 
 
 
 def test_a_token_url_must_be_https_unless_loopback(projects: Any) -> None:
-    from csflow.engine import ProjectError
+    from csflow import ProjectError
 
     with pytest.raises(ProjectError) as info:
         projects.make(CONNECTIONS, FLOWS, env={**ENV, "TOKEN_URL": "http://auth.example/t"})

@@ -178,7 +178,7 @@ def test_a_run_without_writes_is_recorded_when_it_ends(
 
 CRASHER = """
 import sys
-from csflow.engine import Project
+from csflow import Project
 
 project = Project.load(sys.argv[1], environ={"FAULTS_URL": sys.argv[2]}, store=sys.argv[3])
 project.run_sync("create", deadline=30)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from csflow.engine import Project
+from csflow import Project
 from csflow.engine.model import TestCase
 from csflow.flowtest import load_test_files, run_case
 

@@ -134,7 +134,7 @@ def test_pytest_gives_the_same_verdicts(project: Path) -> None:
 
 
 async def test_flow_mock_fixture_serves_engineers_tests(project: Path) -> None:
-    from csflow.engine import Project
+    from csflow import Project
     from csflow.flowtest import MockRouter
 
     p = Project.load(project, environ={"FT_TOKEN": "ft-secret-token"})
@@ -152,7 +152,7 @@ async def test_flow_mock_fixture_serves_engineers_tests(project: Path) -> None:
 
 
 async def test_a_case_can_pin_the_clock(tmp_path: Path) -> None:
-    from csflow.engine import Project
+    from csflow import Project
     from csflow.engine.model import TestCase
     from csflow.flowtest import run_case
 

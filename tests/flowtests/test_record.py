@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from csflow.engine import Project
+from csflow import Project
 from csflow.engine.model import TestCase
 from csflow.engine.result import RunResult
 from csflow.flowtest import run_case

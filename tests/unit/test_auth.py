@@ -15,7 +15,7 @@ import httpx
 import pytest
 from unit_support import ProjectFiles
 
-from csflow.engine import ProjectError
+from csflow import ProjectError
 
 SECRET = "whsec-5ecret-signing-key"
 API_KEY = "key-0123456789abcdef"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from unit_support import ProjectFiles, relative
 
-from csflow.engine import Problem, ProjectError
+from csflow import Problem, ProjectError
 from csflow.serve import load_channels
 from csflow.serve.app import create_app
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from csflow.engine import UsageError
+from csflow import UsageError
 from csflow.engine.expressions import Expressions
 from csflow.serve.logs import REDACTOR, AccessEntry, JsonFormatter
 from csflow.serve.runtime import BACKSTOP_MARGIN, KeyRing, run_within, truthy

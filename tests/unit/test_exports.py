@@ -6,11 +6,16 @@ module but not to ``__all__`` fails, and so does a name in ``__all__`` that is n
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import types
+from pathlib import Path
+
+import pytest
 
 import csflow
+import csflow.engine
 
 
 def _public_names(module: types.ModuleType) -> list[str]:
@@ -65,3 +70,58 @@ def test_only_csflow_is_installed_at_the_top_level() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd="/", check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+ENGINE_MAY_NOT_IMPORT = (
+    "csflow.adapters",
+    "csflow.actions",
+    "csflow.cli",
+    "csflow.serve",
+    "csflow.project",
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "zeep",
+    "gql",
+)
+
+
+def _imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_engine_imports_no_adapter_channel_or_http_library() -> None:
+    engine = Path(csflow.engine.__file__).parent
+    offending = {
+        f"{path.relative_to(engine)}: {name}"
+        for path in engine.rglob("*.py")
+        for name in _imports_of(path)
+        if name.startswith(ENGINE_MAY_NOT_IMPORT)
+    }
+    assert not offending
+
+
+def test_the_engine_package_is_not_the_public_api() -> None:
+    assert not hasattr(csflow.engine, "__getattr__")
+    assert not hasattr(csflow.engine, "__all__")
+    assert csflow.Project.__module__ == "csflow.project"
+
+
+def test_a_step_error_is_immutable_and_derives_copies() -> None:
+    error = csflow.StepError("connect", "GET shop/x: tok_123456 refused", status=503)
+    with pytest.raises(AttributeError, match="immutable"):
+        error.outcome = "unknown"  # type: ignore[misc]
+    unknown = error.with_outcome("unknown")
+    clean = unknown.redacted(lambda text: text.replace("tok_123456", "***"))
+    assert (error.outcome, unknown.outcome, clean.outcome) == (None, "unknown", "unknown")
+    assert clean.message == "GET shop/x: *** refused" and error.message.endswith(
+        "tok_123456 refused"
+    )
+    assert clean.status == 503 and clean.as_dict()["outcome"] == "unknown"

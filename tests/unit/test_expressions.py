@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from csflow.engine import StepError
+from csflow import StepError
 from csflow.engine.expressions import Expressions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,7 +181,7 @@ def test_chained_powers_are_capped_too() -> None:
     # Jinja's ** is left-associative: each exponent here is 1000, under the cap, but the
     # result is 10 ** (10 ** 9). Run in a child process so that a missing cap cannot hang the suite.
     code = (
-        "from engine import StepError\n"
+        "from csflow import StepError\n"
         "from engine.expressions import Expressions\n"
         "try:\n"
         "    Expressions().expression('10 ** 1000 ** 1000 ** 1000')({})\n"

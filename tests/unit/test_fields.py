@@ -9,7 +9,7 @@ import jmespath
 import pytest
 from lxml import etree
 
-from csflow.engine import StepError
+from csflow import StepError
 from csflow.engine.fields import compile_field, extract
 from csflow.engine.model import FieldSpec
 

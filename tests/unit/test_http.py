@@ -18,7 +18,7 @@ import pytest
 import respx
 from unit_support import ProjectFiles
 
-from csflow.engine import RunResult
+from csflow import RunResult
 
 TOKEN = "tok_live_9f8e7d6c5b4a"
 PASSWORD = "pw-Secret-5678"

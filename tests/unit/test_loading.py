@@ -9,7 +9,7 @@ import pytest
 from unit_support import ProjectFiles
 
 import csflow
-from csflow.engine import Problem, ProjectError, UsageError
+from csflow import Problem, ProjectError, UsageError
 
 CASES = Path(__file__).parent / "projects" / "invalid"
 GOOD_FLOW = """
@@ -46,7 +46,7 @@ def test_a_flow_name_used_twice_names_the_first_file(proj: ProjectFiles) -> None
 
 def test_an_action_defined_twice_names_both_places(proj: ProjectFiles) -> None:
     body = """
-    from csflow.engine import action
+    from csflow import action
 
 
     @action("loyalty.points")
@@ -61,7 +61,7 @@ def test_an_action_defined_twice_names_both_places(proj: ProjectFiles) -> None:
 def test_an_action_file_that_does_not_import_is_a_located_problem(proj: ProjectFiles) -> None:
     proj.write(
         flows={"a": GOOD_FLOW},
-        actions={"broken": "from engine import action\n\ndef f(:\n    pass\n"},
+        actions={"broken": "from csflow import action\n\ndef f(:\n    pass\n"},
     )
     problem = proj.problem("syntax error")
     assert problem.path.endswith("actions/broken.py")

@@ -12,14 +12,14 @@ import pytest
 from unit_support import ProjectFiles
 
 import csflow
-from csflow.engine import RunResult, UsageError
+from csflow import RunResult, UsageError
 
 ACTIONS = """
 import asyncio
 import time
 from pathlib import Path
 
-from csflow.engine import action
+from csflow import action
 
 
 @action("lookup")

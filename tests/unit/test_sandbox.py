@@ -10,7 +10,7 @@ import httpx
 import pytest
 from unit_support import ProjectFiles
 
-from csflow.engine import StepError
+from csflow import StepError
 from csflow.engine.expressions import Expressions
 from csflow.engine.source import MAX_FILE_BYTES
 

@@ -147,7 +147,7 @@ def loaded(proj: ProjectFiles, store: Any, answer: Any) -> Any:
     proj.write(flows=FLOWS, connections=CONNECTIONS)
     project = proj.load(environ={"SHOP_TOKEN": TOKEN}) if store is None else None
     if project is None:
-        from csflow.engine import Project
+        from csflow import Project
 
         project = Project.load(proj.root, environ={"SHOP_TOKEN": TOKEN}, store=store)
     project.connections.use_transport(lambda n: httpx.MockTransport(answer))

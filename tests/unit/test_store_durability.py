@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from csflow import Project
 from csflow.adapters.sqlite_store import SQLiteStore
 from csflow.adapters.stores import open_store
-from csflow.engine import Project
 from csflow.engine.errors import StoreError, UsageError
 from csflow.engine.store import RunRecord
 

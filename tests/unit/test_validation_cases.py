@@ -24,7 +24,7 @@ import yaml
 from unit_support import relative
 
 import csflow
-from csflow.engine import ProjectError
+from csflow import ProjectError
 
 CASES = Path(__file__).parent / "projects" / "invalid"
 _MARK = re.compile(r"^(?P<lead>\s*#\s*)\^(?P<text>.*)$|^#<(?P<text1>.*)$")

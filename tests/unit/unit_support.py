@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import csflow
-from csflow.engine import Problem, ProjectError
+from csflow import Problem, ProjectError
 
 
 def relative(problem: Problem, root: Path) -> Problem:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from csflow.engine import action
+from csflow import action
 
 _TRACKING = "1Z999AA10123456784"
 _ORDER = {

@@ -1,4 +1,4 @@
-from csflow.engine import action
+from csflow import action
 
 
 @action("loyalty.points")
