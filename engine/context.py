@@ -57,6 +57,7 @@ class ActionContext:
         "before_write",
         "dry_run",
         "idempotency_key",
+        "intents",
         "log",
         "run_id",
         "sent",
@@ -89,6 +90,7 @@ class ActionContext:
         self.write = False  # a write was (or was about to be) made during this attempt
         self.sent = False  # a request of this attempt left
         self.wrote = False  # a write request of this attempt left
+        self.intents: Any = None  # the project's trained Intents, for the `intent` action (§12)
 
     def http(self, connection: str) -> Any:
         """The connection's httpx client: auth, timeouts and redaction included."""

@@ -38,6 +38,7 @@ class Project:
         self.registry = loaded.registry
         self.connection_models = loaded.connections
         self.warnings = loaded.warnings
+        self.intents = loaded.intents  # intents.yaml trained at load: classify(), entities()
         self.connections = Connections(loaded.connections, loaded.root, loaded.environ)
         _raise_connection_problems(self.connections, loaded.root)
         self._owns_store = store is not None and not hasattr(store, "begin")

@@ -1,0 +1,124 @@
+"""Reads ``intents.yaml``: validated, checked against the flows, then trained (§12)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from csflow.engine.errors import Problem
+from csflow.engine.intents.classifier import IntentClassifier, normalize
+from csflow.engine.intents.entities import Entities, EntityFinder, compile_entity
+from csflow.engine.intents.model import IntentsFile
+from csflow.engine.intents.understanding import Intents
+from csflow.engine.source import Source, load_yaml
+from csflow.engine.suggest import did_you_mean
+from csflow.engine.validation import validate
+
+MIN_EXAMPLES = 5
+FILE_NAME = "intents.yaml"
+
+
+class CheckedIntents:
+    """A valid ``intents.yaml``, ready to train once the whole project has loaded."""
+
+    def __init__(self, spec: IntentsFile, finders: dict[str, EntityFinder]) -> None:
+        self.spec = spec
+        self.finders = finders
+
+    def train(self) -> Intents:
+        spec = self.spec
+        classifier = IntentClassifier.train(
+            {name: intent.examples for name, intent in spec.intents.items()},
+            threshold=spec.threshold,
+        )
+        return Intents(
+            classifier=classifier,
+            finders=Entities(self.finders),
+            flows={name: intent.flow for name, intent in spec.intents.items()},
+            fallback_flow=spec.fallback.flow if spec.fallback is not None else None,
+        )
+
+
+def check_intents(
+    root: Path, flows: Collection[str], problems: list[Problem]
+) -> CheckedIntents | None:
+    """The project's ``intents.yaml`` checked (problems appended), or None if absent or invalid."""
+    path = root / FILE_NAME
+    if not path.exists():
+        return None
+    found: list[Problem] = []
+    data, source = load_yaml(path, found)
+    if data is None and not found:
+        found.append(Problem(source.path, 1, 1, "the file is empty: intents.yaml needs intents"))
+    elif data is not None and not isinstance(data, dict):
+        found.append(source.problem((), "intents.yaml maps threshold, fallback, entities, intents"))
+    elif data is not None:
+        spec, invalid = validate(IntentsFile, data, source)
+        found.extend(invalid)
+        if spec is not None:
+            finders = _entities(spec, source, found)
+            _check_intents(spec, data, source, flows, found)
+            problems.extend(found)
+            return None if found else CheckedIntents(spec, finders)
+    problems.extend(found)
+    return None
+
+
+def _entities(spec: IntentsFile, source: Source, problems: list[Problem]) -> dict[str, EntityFinder]:
+    finders: dict[str, EntityFinder] = {}
+    for name, entity in spec.entities.items():
+        finder, wrong = compile_entity(entity)
+        for w in wrong:
+            problems.append(source.problem(("entities", name, w.key), w.message, offset=w.offset))
+        if finder is not None:
+            finders[name] = finder
+    return finders
+
+
+def _check_intents(
+    spec: IntentsFile,
+    data: dict[str, Any],
+    source: Source,
+    flows: Collection[str],
+    problems: list[Problem],
+) -> None:
+    if spec.fallback is not None and spec.fallback.flow not in flows:
+        hint = did_you_mean(spec.fallback.flow, flows)
+        problems.append(
+            source.problem(("fallback", "flow"), f"unknown flow '{spec.fallback.flow}'{hint}")
+        )
+    first_seen: dict[str, tuple[str, int]] = {}
+    for name, intent in spec.intents.items():
+        if intent.flow not in flows:
+            hint = did_you_mean(intent.flow, flows)
+            problems.append(
+                source.problem(("intents", name, "flow"), f"unknown flow '{intent.flow}'{hint}")
+            )
+        if len(intent.examples) < MIN_EXAMPLES:
+            problems.append(
+                source.problem(
+                    ("intents", name, "examples"),
+                    f"intent '{name}' has {len(intent.examples)} examples;"
+                    f" it needs at least {MIN_EXAMPLES} to be learned",
+                    key=True,
+                )
+            )
+        for i, example in enumerate(intent.examples):
+            same = normalize(example)
+            if not same:
+                problems.append(source.problem(("intents", name, "examples", i), "empty example"))
+                continue
+            if same not in first_seen:
+                first_seen[same] = (name, i)
+                continue
+            other, j = first_seen[same]
+            line = source.mark(("intents", other, "examples", j)).line
+            where = "again" if other == name else f"also under intent '{other}'"
+            problems.append(
+                source.problem(
+                    ("intents", name, "examples", i),
+                    f"the same example is {where} (line {line}): an example teaches one intent",
+                    warning=other == name,  # harmless, but likely a slip
+                )
+            )
