@@ -96,7 +96,7 @@ def _format_problems(fmt: str, pattern: re.Pattern[str]) -> Iterator[EntityProbl
         if name == "":
             yield EntityProblem("format", "name the group: {0} is the match, {1} the first", offset)
         elif name.isdigit() and int(name) > pattern.groups:
-            have = "no groups" if not pattern.groups else f"groups 1 to {pattern.groups}"
+            have = {0: "no groups", 1: "1 group"}.get(pattern.groups, f"{pattern.groups} groups")
             yield EntityProblem(
                 "format", f"the format names group {name}; the pattern has {have}", offset
             )

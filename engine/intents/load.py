@@ -9,7 +9,7 @@ from typing import Any
 from csflow.engine.errors import Problem
 from csflow.engine.intents.classifier import IntentClassifier, normalize
 from csflow.engine.intents.entities import Entities, EntityFinder, compile_entity
-from csflow.engine.intents.model import IntentsFile
+from csflow.engine.intents.model import EntitySpec, IntentsFile, IntentSpec
 from csflow.engine.intents.understanding import Intents
 from csflow.engine.source import Source, load_yaml
 from csflow.engine.suggest import did_you_mean
@@ -54,20 +54,50 @@ def check_intents(
     elif data is not None and not isinstance(data, dict):
         found.append(source.problem((), "intents.yaml maps threshold, fallback, entities, intents"))
     elif data is not None:
-        spec, invalid = validate(IntentsFile, data, source)
-        found.extend(invalid)
-        if spec is not None:
-            finders = _entities(spec, source, found)
-            _check_intents(spec, data, source, flows, found)
-            problems.extend(found)
-            return None if found else CheckedIntents(spec, finders)
+        checked = _check_file(data, source, flows, found)
+        problems.extend(found)
+        return checked if not any(not p.warning for p in found) else None
     problems.extend(found)
     return None
 
 
-def _entities(spec: IntentsFile, source: Source, problems: list[Problem]) -> dict[str, EntityFinder]:
+def _check_file(
+    data: dict[str, Any], source: Source, flows: Collection[str], found: list[Problem]
+) -> CheckedIntents | None:
+    """Each entity and each intent validated on its own, so that one pass finds every problem."""
+    raw_entities, raw_intents = data.get("entities"), data.get("intents")
+    shell = {
+        **data,
+        **({"entities": {}} if isinstance(raw_entities, dict) else {}),
+        **({"intents": {}} if isinstance(raw_intents, dict) else {}),
+    }
+    top, invalid = validate(IntentsFile, shell, source)
+    found.extend(invalid)
+    entities: dict[str, EntitySpec] = {}
+    for name, raw in (raw_entities if isinstance(raw_entities, dict) else {}).items():
+        entity, invalid = validate(EntitySpec, raw, source, ("entities", name))
+        found.extend(invalid)
+        if entity is not None:
+            entities[name] = entity
+    intents: dict[str, IntentSpec] = {}
+    for name, raw in (raw_intents if isinstance(raw_intents, dict) else {}).items():
+        intent, invalid = validate(IntentSpec, raw, source, ("intents", name))
+        found.extend(invalid)
+        if intent is not None:
+            intents[name] = intent
+    finders = _entities(entities, source, found)
+    _check_intents(top, intents, source, flows, found)
+    if top is None:
+        return None
+    spec = top.model_copy(update={"entities": entities, "intents": intents})
+    return CheckedIntents(spec, finders)
+
+
+def _entities(
+    entities: dict[str, EntitySpec], source: Source, problems: list[Problem]
+) -> dict[str, EntityFinder]:
     finders: dict[str, EntityFinder] = {}
-    for name, entity in spec.entities.items():
+    for name, entity in entities.items():
         finder, wrong = compile_entity(entity)
         for w in wrong:
             problems.append(source.problem(("entities", name, w.key), w.message, offset=w.offset))
@@ -77,19 +107,20 @@ def _entities(spec: IntentsFile, source: Source, problems: list[Problem]) -> dic
 
 
 def _check_intents(
-    spec: IntentsFile,
-    data: dict[str, Any],
+    top: IntentsFile | None,
+    intents: dict[str, IntentSpec],
     source: Source,
     flows: Collection[str],
     problems: list[Problem],
 ) -> None:
-    if spec.fallback is not None and spec.fallback.flow not in flows:
-        hint = did_you_mean(spec.fallback.flow, flows)
+    fallback = top.fallback if top is not None else None
+    if fallback is not None and fallback.flow not in flows:
+        hint = did_you_mean(fallback.flow, flows)
         problems.append(
-            source.problem(("fallback", "flow"), f"unknown flow '{spec.fallback.flow}'{hint}")
+            source.problem(("fallback", "flow"), f"unknown flow '{fallback.flow}'{hint}")
         )
     first_seen: dict[str, tuple[str, int]] = {}
-    for name, intent in spec.intents.items():
+    for name, intent in intents.items():
         if intent.flow not in flows:
             hint = did_you_mean(intent.flow, flows)
             problems.append(
@@ -114,7 +145,7 @@ def _check_intents(
                 continue
             other, j = first_seen[same]
             line = source.mark(("intents", other, "examples", j)).line
-            where = "again" if other == name else f"also under intent '{other}'"
+            where = "already in this intent" if other == name else f"also under intent '{other}'"
             problems.append(
                 source.problem(
                     ("intents", name, "examples", i),
