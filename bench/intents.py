@@ -65,8 +65,30 @@ def _median_us(func: Any, texts: list[str], rounds: int) -> float:
 def _generated_project(folder: Path, intents: int, examples: int) -> None:
     """A project of ``intents`` intents with ``examples`` examples each, one flow per intent."""
     (folder / "flows").mkdir(parents=True)
-    words = "order parcel refund box plan address label account card gift".split()
-    verbs = "track cancel change return pause upgrade refund update check close".split()
+    words = [
+        "order",
+        "parcel",
+        "refund",
+        "box",
+        "plan",
+        "address",
+        "label",
+        "account",
+        "card",
+        "gift",
+    ]
+    verbs = [
+        "track",
+        "cancel",
+        "change",
+        "return",
+        "pause",
+        "upgrade",
+        "refund",
+        "update",
+        "check",
+        "close",
+    ]
     spec: dict[str, Any] = {"threshold": 0.5, "entities": {"email": {"type": "email"}}}
     spec["intents"] = {}
     for i in range(intents):
@@ -137,8 +159,16 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"   (target >= {TARGET_IN_SCOPE:.0%})",
         f"   off-topic not understood  : {rejected}/{off} = {rejected / off:.1%}"
         f"   (target >= {TARGET_OFF_TOPIC:.0%})",
-        "   confusion (wanted -> got, the mistakes only):",
+        f"   {'intent':<26} {'n':>3} {'right':>5} {'not understood':>14} {'other intent':>12}",
     ]
+    wanted_names = sorted({w for w, _ in figures["confusion"]})
+    for w in wanted_names:
+        row = {g: n for (w2, g), n in figures["confusion"].items() if w2 == w}
+        total_w = sum(row.values())
+        unknown = row.get("(not understood)", 0)
+        ok = row.get(w, 0)
+        lines.append(f"   {w:<26} {total_w:>3} {ok:>5} {unknown:>14} {total_w - ok - unknown:>12}")
+    lines.append("   confusion (wanted -> got, the mistakes only):")
     mistakes = sorted(
         ((w, g, n) for (w, g), n in figures["confusion"].items() if w != g), key=lambda m: -m[2]
     )

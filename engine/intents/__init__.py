@@ -9,7 +9,7 @@ from __future__ import annotations
 from csflow.engine.intents.classifier import Classification, IntentClassifier, Score, normalize
 from csflow.engine.intents.entities import Entities
 from csflow.engine.intents.load import FILE_NAME, CheckedIntents, check_intents
-from csflow.engine.intents.model import EntitySpec, FallbackSpec, IntentSpec, IntentsFile
+from csflow.engine.intents.model import EntitySpec, FallbackSpec, IntentsFile, IntentSpec
 from csflow.engine.intents.understanding import Intents, Understanding
 
 __all__ = [

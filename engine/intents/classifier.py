@@ -165,7 +165,10 @@ class IntentClassifier:
 
     def classify(self, text: str) -> Classification:
         ranked = sorted(
-            (Score(label, round(p, 4)) for label, p in zip(self.labels, self.probabilities(text))),
+            (
+                Score(label, round(p, 4))
+                for label, p in zip(self.labels, self.probabilities(text), strict=True)
+            ),
             key=lambda s: (-s.confidence, s.name),
         )
         best = ranked[0]

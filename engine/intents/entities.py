@@ -1,4 +1,4 @@
-"""Entities found in a customer's message: e-mail addresses, phone numbers, the merchant's patterns."""
+"""Entities found in a customer's message: e-mail addresses, phones, the merchant's patterns."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class PhoneFinder:
 
 @dataclass(frozen=True)
 class PatternFinder:
-    """The first match of ``pattern``; ``format`` rebuilds it: ``{0}`` the match, ``{1}`` group 1."""
+    """The first match of ``pattern``; ``format`` rebuilds it from the groups."""
 
     pattern: re.Pattern[str]
     format: str | None = None

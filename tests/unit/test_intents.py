@@ -11,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-import csflow.cli.commands.intent  # registers `csflow intent` on the group
+import csflow.cli.commands.intent  # noqa: F401 (registers `csflow intent` on the group)
 from csflow.actions.intent import intent as intent_action
 from csflow.cli.main import cli
 from csflow.engine import StepError
@@ -44,12 +44,20 @@ def find(spec: dict[str, str], text: str) -> str | None:
 @pytest.mark.parametrize(
     ("spec", "text", "found"),
     [
-        ({"type": "email"}, "I'm Jane.Doe+shop@Example.co.uk, thanks", "jane.doe+shop@example.co.uk"),
+        (
+            {"type": "email"},
+            "I'm Jane.Doe+shop@Example.co.uk, thanks",
+            "jane.doe+shop@example.co.uk",
+        ),
         ({"type": "email"}, "jane at example dot com", None),
         ({"type": "phone"}, "call me on +1 (415) 555-0142 please", "14155550142"),
         ({"type": "phone", "region": "IE"}, "my number is 086 555 0123", "0865550123"),
         ({"type": "phone"}, "no number here", None),
-        ({"pattern": r"(?i)\b(?:ord-?)?(\d{4,6})\b", "format": "ORD-{1}"}, "it's ord 1004", "ORD-1004"),
+        (
+            {"pattern": r"(?i)\b(?:ord-?)?(\d{4,6})\b", "format": "ORD-{1}"},
+            "it's ord 1004",
+            "ORD-1004",
+        ),
         ({"pattern": r"(?i)\b(?:ord-?)?(\d{4,6})\b", "format": "ORD-{1}"}, "ORD-1001", "ORD-1001"),
         ({"pattern": r"T-(\d+)", "format": "{0}/{1}"}, "ticket T-77 open", "T-77/77"),
         ({"pattern": r"N-(?P<num>\d+)", "format": "N{num}"}, "see N-42", "N42"),
@@ -97,7 +105,7 @@ def test_the_same_examples_always_train_the_same_answers():
 def test_every_intent_gets_a_confidence_and_the_best_comes_first():
     c = IntentClassifier.train(EXAMPLES, threshold=0.5).classify("wheres my parcel?")
     assert c.name == "wismo" and c.understood
-    assert [s.name for s in c.scores][0] == "wismo" and len(c.scores) == 3
+    assert c.scores[0].name == "wismo" and len(c.scores) == 3
     assert all(0.0 <= s.confidence <= 1.0 for s in c.scores)
     assert sum(s.confidence for s in c.scores) == pytest.approx(1.0, abs=1e-3)
     assert c.runner_up is not None and c.runner_up.confidence <= c.confidence
