@@ -133,7 +133,7 @@ class IntentClassifier:
             ]
         )
         matrix = features.fit_transform(texts)
-        model = LogisticRegression(C=20.0, max_iter=1000, random_state=0)
+        model = LogisticRegression(C=20.0, solver="newton-cg", max_iter=1000, random_state=0)
         if len(labels) == 1:
             # One intent is a yes/no question; no examples against it means always yes.
             return cls(features, model, labels, threshold)
