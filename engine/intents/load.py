@@ -119,6 +119,17 @@ def _check_intents(
         problems.append(
             source.problem(("fallback", "flow"), f"unknown flow '{fallback.flow}'{hint}")
         )
+    if len(intents) == 1:
+        only = next(iter(intents))
+        problems.append(
+            source.problem(
+                ("intents", only),
+                f"with one intent every message is '{only}' (confidence 1):"
+                " add another, say a handoff, so that the threshold can refuse a message",
+                key=True,
+                warning=True,
+            )
+        )
     first_seen: dict[str, tuple[str, int]] = {}
     for name, intent in intents.items():
         if intent.flow not in flows:

@@ -191,6 +191,29 @@ async def test_the_intent_action_answers_from_the_projects_model(shipped):
     assert nothing["name"] is None
 
 
+async def test_the_action_context_carries_the_model_for_the_action(shipped):
+    from csflow.engine.context import ActionContext
+
+    ctx = ActionContext(SimpleNamespace(), run_id="r", step="s", action="intent", timeout=None)
+    assert ctx.intents is None  # until the runner sets it from the project
+    ctx.intents = shipped
+    assert (await intent_action("cancel order 1001", ctx=ctx))["name"] == "cancel_order"
+
+
+def test_one_intent_loads_with_a_warning(tmp_path):
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "a.yaml").write_text("name: a\nsteps:\n  - reply: hi\n")
+    examples = ["where is my order", "has it shipped", "tracking please", "late parcel", "eta?"]
+    (tmp_path / "intents.yaml").write_text(
+        yaml.safe_dump({"intents": {"wismo": {"flow": "a", "examples": examples}}})
+    )
+    loaded = load_project(tmp_path, environ={})
+    assert loaded.intents is not None and loaded.intents.classify("hello").name == "wismo"
+    assert [w.message.split(":")[0] for w in loaded.warnings] == [
+        "with one intent every message is 'wismo' (confidence 1)"
+    ]
+
+
 async def test_the_intent_action_without_a_model_fails_as_an_action():
     with pytest.raises(StepError) as info:
         await intent_action("hi", ctx=SimpleNamespace(intents=None))
