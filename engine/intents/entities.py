@@ -38,6 +38,11 @@ class PhoneFinder:
     def find(self, text: str) -> str | None:
         matcher = phonenumbers.PhoneNumberMatcher(text, self.region, phonenumbers.Leniency.POSSIBLE)
         for match in matcher:
+            # Digits inside a longer token (a tracking number, 1Z999AA10123456784) are not a phone.
+            before = text[match.start - 1 : match.start]
+            after = text[match.end : match.end + 1]
+            if before.isalnum() or after.isalnum():
+                continue
             return normalize_phone(match.raw_string, 0)
         return None
 

@@ -53,6 +53,7 @@ def find(spec: dict[str, str], text: str) -> str | None:
         ({"type": "phone"}, "call me on +1 (415) 555-0142 please", "14155550142"),
         ({"type": "phone", "region": "IE"}, "my number is 086 555 0123", "0865550123"),
         ({"type": "phone"}, "no number here", None),
+        ({"type": "phone"}, "tracking 1Z999AA10123456784", None),
         (
             {"pattern": r"(?i)\b(?:ord-?)?(\d{4,6})\b", "format": "ORD-{1}"},
             "it's ord 1004",
@@ -243,3 +244,24 @@ def test_csflow_intent_without_intents_yaml_is_a_usage_error(tmp_path):
     out = CliRunner().invoke(cli, ["intent", "hi", "-p", str(tmp_path)])
     assert out.exit_code == 2
     assert "intents.yaml not found" in out.output
+
+
+def test_a_router_flow_calling_intent_loads_beside_intents_yaml(tmp_path):
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "router.yaml").write_text(
+        "name: router\ninputs:\n  text: string\nsteps:\n"
+        "  - id: understand\n    call: intent\n    with: {text: '{{ text }}'}\n"
+        "    extract: {intent: name}\n"
+    )
+    examples = {
+        "a": ["where is my order", "has it shipped", "tracking please", "late parcel", "eta?"],
+        "b": ["cancel it", "cancel my order", "stop the order", "don't send it", "void it"],
+    }
+    (tmp_path / "intents.yaml").write_text(
+        yaml.safe_dump(
+            {"intents": {k: {"flow": "router", "examples": v} for k, v in examples.items()}}
+        )
+    )
+    loaded = load_project(tmp_path, environ={})
+    assert loaded.warnings == [] and loaded.intents is not None
+    assert loaded.intents.flows == {"a": "router", "b": "router"}
