@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only steps|wismo|protocols|serve|store] [--profile steps|canned|wismo]``: csflow's figures.
+"""``python -m bench [--quick] [--only steps|wismo|protocols|serve|store|intents] [--profile steps|canned|wismo]``: csflow's figures.
 
 A benchmark, not a test: it prints figures beside their baselines and targets, and the noise of
 the machine, so that a reader can judge them. See bench/README.md.
@@ -26,10 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["steps", "wismo", "protocols", "serve", "store"],
+        choices=["steps", "wismo", "protocols", "serve", "store", "intents"],
         help="run one part only (protocols: SOAP and GraphQL round trips; serve: the channels "
         "server beside a direct run; store: Project.run with no store, the old batch-after "
-        "store and the durable group commit; these three only when asked)",
+        "store and the durable group commit; intents: accuracy on held-out messages and the "
+        "classifier's costs; these four only when asked)",
     )
     parser.add_argument(
         "--clients",
@@ -130,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         with ShopProcess(server_core) as shop:
             figures = serve.main_hook(args.quick, client_core, server_core, shop.rest_url, TOKEN)
             print("\n" + "\n".join(figures), flush=True)
+
+    if args.only == "intents":
+        from bench import intents
+
+        print(flush=True)
+        print("\n".join(intents.report(intents.run(args.quick))), flush=True)
 
     if args.only == "store":
         from bench import store

@@ -19,6 +19,7 @@ from csflow.adapters.connections import Connections
 from csflow.adapters.stores import open_store, store_path
 from csflow.engine.compiled_project import CompiledProject
 from csflow.engine.errors import Problem, ProjectError
+from csflow.engine.intents import Intents
 from csflow.engine.model import Connection as ConnectionModel
 from csflow.engine.plan import FlowPlan
 from csflow.engine.registry import Registry
@@ -80,6 +81,11 @@ class Project:
     @property
     def connection_models(self) -> dict[str, ConnectionModel]:
         return self.compiled.connection_models
+
+    @property
+    def intents(self) -> Intents | None:
+        """The project's ``intents.yaml``, trained at load (§12); None when it has none."""
+        return self.compiled.intents
 
     @property
     def warnings(self) -> list[Problem]:

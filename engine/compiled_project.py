@@ -31,6 +31,7 @@ class CompiledProject:
         self.registry = loaded.registry
         self.connection_models = loaded.connections
         self.warnings = loaded.warnings  # what loads but looks wrong (csflow validate shows them)
+        self.intents = loaded.intents  # intents.yaml trained at load: classify(), entities()
 
     @classmethod
     def load(cls, path: str | Path, *, environ: Mapping[str, str] | None = None) -> CompiledProject:
@@ -62,7 +63,7 @@ class CompiledProject:
         if store is None:
             return await run_plan(
                 plan, values, gateway, deadline=deadline, dry_run=dry_run, run_id=run_id,
-                now=now,
+                now=now, intents=self.intents,
             )  # fmt: skip
         recorder = Recorder(store, values, gateway.redact)
         result = await run_plan(
@@ -73,6 +74,7 @@ class CompiledProject:
             dry_run=dry_run,
             run_id=run_id,
             now=now,
+            intents=self.intents,
             before_write=recorder.before_write,
             on_end=recorder.end,
         )

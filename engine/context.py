@@ -36,12 +36,16 @@ class ActionContext:
     ``ctx.call`` is the frozen ``Call``: step, attempt, deadline, idempotency key, dry run.
     """
 
-    __slots__ = ("call", "connections", "log")
+    __slots__ = ("call", "connections", "intents", "log")
 
-    def __init__(self, call: Call, connections: CallConnections) -> None:
+    def __init__(
+        self, call: Call, connections: CallConnections, intents: object | None = None
+    ) -> None:
         self.call = call
         self.connections = connections
         self.log = _logger(call.action)
+        # The project's trained intents.yaml (§12), for the `intent` action; None without one.
+        self.intents = intents
 
     @property
     def run_id(self) -> str:

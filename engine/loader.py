@@ -13,6 +13,7 @@ from csflow.engine.compiler import FlowCompiler, LoadedFlow
 from csflow.engine.cycles import check_cycles
 from csflow.engine.errors import Problem, ProjectError
 from csflow.engine.expressions import Expressions
+from csflow.engine.intents import Intents, check_intents
 from csflow.engine.model import VERB_FIELDS, Connection, Flow, InputSpec, OutputSpec
 from csflow.engine.model import Step as StepModel
 from csflow.engine.plan import FlowPlan
@@ -36,6 +37,7 @@ class LoadedProject:
     expressions: Expressions = field(default_factory=Expressions)
     environ: Any = None  # where {env} secrets are read when connections open
     warnings: list[Problem] = field(default_factory=list)  # what loads, but looks wrong
+    intents: Intents | None = None  # intents.yaml, trained (§12); None without the file
 
 
 def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> LoadedProject:
@@ -68,9 +70,11 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
         )
         compiler.compile_into(project.flows[name])
     check_cycles(loaded, problems)
+    intents = check_intents(root, loaded, problems)
     if any(not p.warning for p in problems):
         raise ProjectError(problems)  # the warnings too: every problem in one pass
     project.warnings = sorted(problems)
+    project.intents = intents.train() if intents is not None else None
     return project
 
 

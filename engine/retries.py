@@ -57,6 +57,7 @@ class RunState:
         "deadline_at",
         "dry_run",
         "gateway",
+        "intents",
         "loop",
         "on_write",
         "records",
@@ -64,8 +65,16 @@ class RunState:
         "run_id",
     )
 
-    def __init__(self, gateway: Gateway, deadline: float, run_id: str, dry_run: bool) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        deadline: float,
+        run_id: str,
+        dry_run: bool,
+        intents: object | None = None,
+    ) -> None:
         self.loop = asyncio.get_running_loop()
+        self.intents = intents  # the project's trained intents, handed to actions as ctx.intents
         self.gateway = gateway
         self.deadline_at = self.loop.time() + deadline
         self.run_id = run_id
@@ -182,7 +191,7 @@ async def _once(
     assert spec is not None
     if call.deadline <= run.loop.time():
         raise StepError("deadline", "no time left before the run's deadline")
-    kwargs = {**args, "ctx": ActionContext(call, view)} if spec.takes_ctx else args
+    kwargs = {**args, "ctx": ActionContext(call, view, run.intents)} if spec.takes_ctx else args
     try:
         async with asyncio.timeout_at(call.deadline):
             if spec.is_async:

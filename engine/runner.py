@@ -63,6 +63,7 @@ async def run_plan(
     before_write: RunBeforeWrite | None = None,
     on_end: Callable[[RunResult], None] | None = None,
     now: dt.datetime | None = None,
+    intents: object | None = None,
 ) -> RunResult:
     """Run a flow to its end. Inputs are checked first (UsageError); the rest is the result.
 
@@ -72,7 +73,7 @@ async def run_plan(
     """
     values = check_inputs(plan, inputs)
     started = perf_counter()
-    run = RunState(gateway, deadline, run_id or uuid.uuid4().hex, dry_run)
+    run = RunState(gateway, deadline, run_id or uuid.uuid4().hex, dry_run, intents)
     result = RunResult(flow=plan.name, status="completed", run_id=run.run_id, steps=run.records)
     if before_write is not None:
         run.on_write = partial(before_write, result)

@@ -12,7 +12,7 @@ import click
 from csflow.cli.guard import EXIT_OK, exit_after_output
 from csflow.cli.main import cli, guarded
 
-KINDS = ("flow", "connections", "channels", "test")
+KINDS = ("flow", "connections", "channels", "test", "intents")
 
 
 def schema_for(kind: str) -> dict[str, Any]:
@@ -22,6 +22,11 @@ def schema_for(kind: str) -> dict[str, Any]:
     if kind == "flow":
         schema = Flow.model_json_schema(by_alias=True)
         title = "csflow flow (flows/*.yaml)"
+    elif kind == "intents":
+        from csflow.engine.intents import IntentsFile
+
+        schema = IntentsFile.model_json_schema(by_alias=True)
+        title = "csflow intents.yaml"
     elif kind == "test":
         schema = FlowTestFile.model_json_schema(by_alias=True)
         title = "csflow flow test (tests/flows/*.yaml)"
@@ -72,7 +77,7 @@ def _allow_env(definition: dict[str, Any]) -> None:
 )
 @guarded
 def schema(kind: str | None, out_dir: Path | None) -> None:
-    """Print the JSON Schema of a flow (the default), connections, channels or test file.
+    """Print the JSON Schema of a flow (the default), connections, channels, test or intents file.
 
     For completion and inline errors in VS Code (yaml-language-server), write the schemas
     with --out and point at them in .vscode/settings.json (see the README).

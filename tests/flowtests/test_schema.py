@@ -44,6 +44,7 @@ def test_every_shipped_file_matches_its_schema(schemas: dict[str, dict]) -> None
         "connections": [ROOT / "flows" / "connections.yaml"],
         "channels": [ROOT / "flows" / "channels.yaml"],
         "test": sorted((ROOT / "flows" / "tests" / "flows").glob("*.yaml")),
+        "intents": [ROOT / "flows" / "intents.yaml"],
     }
     assert all(files.values())
     for kind, paths in files.items():

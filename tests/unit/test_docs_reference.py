@@ -18,6 +18,7 @@ from csflow.cli.main import cli
 from csflow.engine import model
 from csflow.engine.errors import ERROR_KINDS
 from csflow.engine.expressions import Expressions
+from csflow.engine.intents import model as intents
 from csflow.serve import models as channels
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -56,6 +57,10 @@ PAGES: list[tuple[str, Any]] = [
     ("tests.md", model.Expectation),
     ("tests.md", model.TextExpectation),
     ("tests.md", model.ErrorExpectation),
+    ("intents.md", intents.IntentsFile),
+    ("intents.md", intents.IntentSpec),
+    ("intents.md", intents.EntitySpec),
+    ("intents.md", intents.FallbackSpec),
 ]
 
 
@@ -95,3 +100,8 @@ def test_links_between_the_pages_resolve() -> None:
             if not target.startswith("http") and not (md.parent / target).exists():
                 broken.append(f"{md.name}: {target}")
     assert broken == []
+
+
+def test_every_entity_type_is_named_in_intents() -> None:
+    types = intents.EntityType.__args__  # type: ignore[attr-defined]
+    assert missing(page("intents.md"), list(types)) == []
