@@ -166,8 +166,7 @@ async def _execute(
                     called = await call_action(run, step, args, scope, record)
                     record.status = called.status
                     kept = called.kept_back
-                    if kept is not None:
-                        record.dry_run, record.outcome = dict(kept), "not_sent"
+                    record.dry_run = dict(kept) if kept is not None else None
                     _take(step, scope, record, called.data, called.xml)
                 case FlowStep():
                     record.flow = step.subflow
