@@ -30,7 +30,7 @@ def test_a_write_kept_back_in_a_sub_flow_makes_the_parent_s_later_outputs_a_prev
 
 def test_a_kept_back_call_is_marked_in_steps_id(project: Project) -> None:
     result = project.run_sync("add_note", {"order": "ORD-1"}, dry_run=True)
-    (step,) = result.steps
+    step = result.steps[0]
     assert step.dry_run is not None and step.dry_run["method"] == "POST"
     assert result.outputs == {"note_id": None, "kept_back": None}
     assert result.preview_outputs == {"kept_back": True}  # what `steps.add.dry_run` said
