@@ -186,7 +186,8 @@ def _text(node: dict[str, Any]) -> str:
     if kind == "subexpression":
         return ".".join(t for t in (_text(c) for c in children) if t)
     if kind == "index_expression":
-        return _text(children[0]) + f"[{children[1].get('value', '')}]"
+        index = children[1].get("value")
+        return _text(children[0]) + (f"[{index}]" if isinstance(index, int) else "[]")
     if kind == "flatten":
         return _text(children[0]) + "[]"
     return ""
