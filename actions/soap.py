@@ -24,6 +24,7 @@ from csflow.adapters.calls import bind
 from csflow.adapters.operation_mocks import mocked
 from csflow.engine.context import ActionContext, Payload
 from csflow.engine.registry import action
+from csflow.engine.shapes import Answer
 from csflow.engine.suggest import did_you_mean
 from csflow.engine.urls import url_problem
 
@@ -68,7 +69,24 @@ def check(args: dict[str, Any], connection: Any, root: Path) -> Iterable[tuple[s
         )
 
 
-@action("soap", connection="soap", check=check)
+def answer(args: dict[str, Any], connection: Any, root: Path) -> Answer | None:
+    """What ``path:`` sees of the operation's answer, from the WSDL; None when it is not known."""
+    operation = args.get("operation")
+    if connection is None or connection.type != "soap" or not isinstance(operation, str):
+        return None
+    if "://" in str(connection.wsdl) and url_problem(
+        connection.wsdl, allow_insecure_http=connection.allow_insecure_http
+    ):
+        return None  # never fetched (see `check`)
+    try:
+        wsdl = wsdls.wsdl_for(connection, root)  # cached: `check` read it a moment ago
+    except wsdls.WsdlError:
+        return None  # reported by `check`
+    op = wsdl.operations.get(operation)
+    return op.answer if op is not None else None
+
+
+@action("soap", connection="soap", check=check, answer=answer)
 async def soap(
     connection: str, operation: str, args: dict[str, Any] | None = None, *, ctx: ActionContext
 ) -> Payload:

@@ -9,6 +9,9 @@ from typing import Any
 
 import graphql
 
+from csflow.adapters.wsdl_shapes import answer_of
+from csflow.engine.shapes import Answer, Shape, paths
+
 
 def describe(project: Any, name: str) -> list[str]:
     """What a SOAP or GraphQL connection offers, as lines; InspectError when it cannot be read."""
@@ -47,7 +50,32 @@ def soap_operations(model: Any, root: Path) -> list[str]:
                 lines.append(
                     f"    out: {op.output.signature(as_output=True) if op.output else '-'}"
                 )
+                lines.extend(_path_lines(answer_of(op_name, op)))
     return lines
+
+
+def _path_lines(answer: Answer | None) -> list[str]:
+    """The answer's fields as ``path:`` sees them: each JMESPath that reaches one, its type."""
+    if answer is None:
+        return []
+    inside = f" (inside {'.'.join(answer.unwrapped)}, unwrapped)" if answer.unwrapped else ""
+    found = list(paths(answer.shape))
+    if not found:
+        what = "anything" if answer.shape.open else f"one value ({answer.shape.type}): '@'"
+        return [f"    path: {what}{inside}"]
+    width = max(len(p) for p, _ in found)
+    lines = [f"    path:{inside}"]
+    for path, shape in found:
+        lines.append(f"      {path.ljust(width)}  {_kind(shape)}")
+    return lines
+
+
+def _kind(shape: Shape) -> str:
+    if shape.item is not None:
+        return f"list of {_kind(shape.item)}"
+    if shape.open:
+        return "anything"
+    return shape.type or ("object" if shape.fields is not None else "value")
 
 
 # -- GraphQL ---------------------------------------------------------------------------------

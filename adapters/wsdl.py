@@ -22,8 +22,10 @@ from zeep.transports import Transport
 from zeep.wsdl import Document
 
 from csflow.adapters.auth import AuthSetupError, build_auth
+from csflow.adapters.wsdl_shapes import answer_of
 from csflow.adapters.xml import wsdl_problem, zeep_settings
 from csflow.engine.redaction import Redactor
+from csflow.engine.shapes import Answer
 from csflow.engine.urls import same_origin, url_problem
 
 # Untrusted XML either way: no DTD, no entities, no fetches beyond the entry document.
@@ -40,6 +42,7 @@ class Operation:
     name: str
     args: tuple[str, ...] | None  # None: a style whose arguments zeep cannot list
     required: frozenset[str] = frozenset()
+    answer: Answer | None = None  # what `path:` sees of its answer (adapters.wsdl_shapes)
 
 
 @dataclass
@@ -127,15 +130,23 @@ def _first_soap_port(document: Document) -> tuple[Any, str | None]:
 def _operations(binding: Any) -> dict[str, Operation]:
     out: dict[str, Operation] = {}
     for name, op in binding._operations.items():
+        answer = _answer(name, op)
         body = getattr(op.input, "body", None)
         elements = getattr(getattr(body, "type", None), "elements", None)
         if elements is None:
-            out[name] = Operation(name, None)
+            out[name] = Operation(name, None, answer=answer)
             continue
         args = tuple(n for n, _ in elements)
         required = frozenset(n for n, e in elements if e.min_occurs and not e.nillable)
-        out[name] = Operation(name, args, required)
+        out[name] = Operation(name, args, required, answer)
     return out
+
+
+def _answer(name: str, op: Any) -> Answer | None:
+    try:
+        return answer_of(name, op)
+    except Exception:  # zeep's types are many: a shape we cannot read only goes unchecked
+        return None
 
 
 class LoadTransport(Transport):

@@ -63,12 +63,9 @@ def show_run(
                 (f"{result.error['kind']}{where}: {result.error['message']}", "red"),
             )
         )
-    shown = {k: v for k, v in result.outputs.items() if v not in (None, [], {})}
-    if shown:
-        console.print(Text("  outputs", style="dim"))
-        width = max(len(k) for k in shown)
-        for key, value in shown.items():
-            console.print(Text.assemble("    ", (key.ljust(width), "bold"), "  ", _short(value)))
+    _show_outputs(console, "  outputs", result.outputs)
+    # A dry run's outputs past its first kept-back write are not claims (engine.dry_run).
+    _show_outputs(console, "  would return, had the writes been sent", result.preview_outputs)
     console.print(step_table(result))
     for s in result.steps:
         if s.dry_run is not None:
@@ -82,6 +79,15 @@ def show_run(
             )
             if w.get("body"):
                 console.print(Text(f"           {_short(w['body'], 300)}", style="dim"))
+
+
+def _show_outputs(console: Console, title: str, outputs: dict[str, Any]) -> None:
+    shown = {k: v for k, v in outputs.items() if v not in (None, [], {})}
+    if shown:
+        console.print(Text(title, style="dim"))
+        width = max(len(k) for k in shown)
+        for key, value in shown.items():
+            console.print(Text.assemble("    ", (key.ljust(width), "bold"), "  ", _short(value)))
 
 
 def step_table(result: RunResult) -> Table:

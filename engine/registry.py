@@ -23,9 +23,12 @@ from typing import Any
 
 from csflow.engine.coerce import coerce
 from csflow.engine.errors import Problem
+from csflow.engine.shapes import Answer
 
 # check(with_args, connection_model_or_None, project_root) -> [(with_key, message), ...]
 ActionCheck = Callable[[dict[str, Any], Any, Path], Iterable[tuple[str, str]]]
+# answer(with_args, connection_model_or_None, project_root) -> the shape of the step's data
+ActionAnswer = Callable[[dict[str, Any], Any, Path], Answer | None]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _TAG = "__csflow_action__"
 _TYPES = {
@@ -44,6 +47,7 @@ class ActionTag:
     name: str
     connection: str | None
     check: ActionCheck | None
+    answer: ActionAnswer | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class ActionSpec:
     types: dict[str, str] = field(default_factory=dict)
     connection_type: str | None = None
     check: ActionCheck | None = None
+    answer: ActionAnswer | None = None  # what its data looks like, told before any call
     accepts_any: bool = False
 
     def convert(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +80,11 @@ class ActionSpec:
 
 
 def action(
-    name: str, *, connection: str | None = None, check: ActionCheck | None = None
+    name: str,
+    *,
+    connection: str | None = None,
+    check: ActionCheck | None = None,
+    answer: ActionAnswer | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a function as the action ``name``; registration happens at project load.
 
@@ -86,7 +95,7 @@ def action(
         raise ValueError(f"action name {name!r} must match [a-z][a-z0-9_]*(.[a-z][a-z0-9_]*)*")
 
     def mark(func: Callable[..., Any]) -> Callable[..., Any]:
-        setattr(func, _TAG, ActionTag(name, connection, check))
+        setattr(func, _TAG, ActionTag(name, connection, check, answer))
         return func
 
     return mark
@@ -148,6 +157,7 @@ def spec_for(func: Callable[..., Any]) -> ActionSpec:
         types=types,
         connection_type=tag.connection,
         check=tag.check,
+        answer=tag.answer,
         accepts_any=accepts_any,
     )
 

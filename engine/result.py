@@ -59,6 +59,10 @@ class RunResult:
     steps: list[StepRecord] = field(default_factory=list)
     run_id: str = ""
     duration_ms: float = 0.0
+    # A dry run: its reply is a preview, and what it would have returned past its first
+    # kept-back write is in ``preview_outputs``, not ``outputs`` (engine.dry_run).
+    dry_run: bool = False
+    preview_outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +74,7 @@ class RunResult:
         return [s.id for s in self.steps if s.id]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "flow": self.flow,
             "status": self.status,
             "outputs": self.outputs,
@@ -78,6 +82,10 @@ class RunResult:
             "error": self.error,
             "steps": [s.as_dict() for s in self.steps],
         }
+        if self.dry_run:
+            out["dry_run"] = True
+            out["preview_outputs"] = self.preview_outputs
+        return out
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.as_dict(), default=to_json, ensure_ascii=False, **kwargs)

@@ -17,6 +17,7 @@ from functools import partial
 from time import perf_counter
 from typing import Any
 
+from csflow.engine.dry_run import preview_reply, snapshot, split_claims
 from csflow.engine.errors import StepError, UsageError
 from csflow.engine.fields import extract
 from csflow.engine.flow_io import check_inputs, check_outputs
@@ -74,12 +75,14 @@ async def run_plan(
     values = check_inputs(plan, inputs)
     started = perf_counter()
     run = RunState(gateway, deadline, run_id or uuid.uuid4().hex, dry_run, intents)
-    result = RunResult(flow=plan.name, status="completed", run_id=run.run_id, steps=run.records)
+    result = RunResult(
+        flow=plan.name, status="completed", run_id=run.run_id, steps=run.records, dry_run=dry_run
+    )
     if before_write is not None:
         run.on_write = partial(before_write, result)
     try:
         clock = now if now is not None else dt.datetime.now(dt.UTC)
-        result.outputs = await _execute(run, plan, values, "", clock)
+        result.outputs = await _execute(run, plan, values, "", clock, result)
     except _Failed as failed:
         result.status, result.error = "failed", {**failed.error.as_dict(), "step": failed.step}
     except asyncio.CancelledError:
@@ -98,15 +101,22 @@ async def run_plan(
 def _end(
     run: RunState, result: RunResult, started: float, on_end: Callable[[RunResult], None] | None
 ) -> None:
-    result.reply = run.reply
+    result.reply = preview_reply(run.reply) if run.dry_run else run.reply
     result.duration_ms = (perf_counter() - started) * 1000
     if on_end is not None:
         on_end(result)
 
 
 async def _execute(
-    run: RunState, plan: FlowPlan, values: dict[str, Any], prefix: str, now: dt.datetime
+    run: RunState,
+    plan: FlowPlan,
+    values: dict[str, Any],
+    prefix: str,
+    now: dt.datetime,
+    top: RunResult | None = None,
 ) -> dict[str, Any]:
+    """Run ``plan``'s steps; its outputs. ``top`` is the run's result when ``plan`` is the
+    run's own flow (not a sub-flow): a dry run's outputs are split into claims and a preview."""
     scope = dict(plan.base_scope)
     scope.update(values)
     visible: dict[str, Any] = {}
@@ -116,7 +126,14 @@ async def _execute(
     n = len(steps)
     i = 0
     returned: dict[str, Any] | None = None
+    # A dry run's outputs as they stood before its first kept-back write (engine.dry_run).
+    before_write: dict[str, Any] | None = None
+    pending: tuple[int, dict[str, Any]] | None = None  # the outputs before the last call
+    watch = run.dry_run and top is not None
     while i < n:
+        if pending is not None:
+            before_write, pending = _kept_since(run, pending), None
+            watch = before_write is None
         step = steps[i]
         run.count += 1
         label = prefix + step.id if step.id else None
@@ -133,6 +150,8 @@ async def _execute(
             record = StepRecord(label, step.verb, step.line, plan=plan.name, index=i)
             run.records.append(record)
             i = step.next
+            if watch and isinstance(step, CallStep | FlowStep):
+                pending = (len(run.records) - 1, snapshot(plan.outputs, scope))
             match step:
                 case SetStep(items=items):
                     for name, value in items:
@@ -190,15 +209,27 @@ async def _execute(
             if isinstance(step.on_error, EndRun) or err.kind in _FINAL:
                 raise _Failed(err, label) from None
             i = step.on_error.index
+    if pending is not None:
+        before_write = _kept_since(run, pending)
     try:
-        return check_outputs(plan, scope, returned or {})
+        outputs = check_outputs(plan, scope, returned or {})
     except StepError as err:
         raise _Failed(err, None) from None
+    if top is not None and before_write is not None:
+        outputs, top.preview_outputs = split_claims(outputs, before_write)
+    return outputs
+
+
+def _kept_since(run: RunState, pending: tuple[int, dict[str, Any]]) -> dict[str, Any] | None:
+    """The outputs' snapshot, if the step it was taken before (or a sub-flow) kept a write back."""
+    first, before = pending
+    return before if any(r.dry_run is not None for r in run.records[first:]) else None
 
 
 def _visible(record: StepRecord, data: Any) -> dict[str, Any]:
     return {
         "ok": record.ok,
+        "dry_run": record.dry_run is not None,  # kept back by a dry run: no answer, no data
         "status": record.status,
         "data": data,
         "error": record.error,
@@ -212,7 +243,8 @@ def _take(
     step: CallStep | FlowStep, scope: dict[str, Any], record: StepRecord, data: Any, xml: Any
 ) -> None:
     """A call's or a sub-flow's data: visible as ``steps.ID``, then through its ``extract``."""
-    if record.dry_run is not None:  # nothing came back: the fields take their defaults
+    if record.dry_run is not None:
+        # Nothing came back: `steps.ID.dry_run` says so, and the fields take their defaults.
         if step.id:
             scope["steps"][step.id] = _visible(record, None)
         scope.update({f.name: f.default for f in step.fields})

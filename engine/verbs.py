@@ -28,6 +28,7 @@ from csflow.engine.plan import (
     StepBase,
     SwitchStep,
 )
+from csflow.engine.shapes import Answer, path_problem
 from csflow.engine.source import Loc
 from csflow.engine.suggest import did_you_mean
 
@@ -184,6 +185,10 @@ def compile_call(fc: FlowCompiler, m: StepModel, loc: Loc, base: Common) -> Step
         timeout = conn_model.timeout
     namespaces = conn_model.namespaces if conn_model is not None else fc.all_namespaces
     source, fields = _extract_modifier(fc, m, loc, namespaces)
+    if spec is not None and spec.answer is not None and m.extract is not None and source is None:
+        answer = spec.answer(args, conn_model, fc.root)
+        if answer is not None:
+            _check_paths(fc, m.extract.fields, _fields_loc(fc, loc), answer)
     return CallStep(
         **base.kwargs(),
         action=spec,
@@ -196,6 +201,16 @@ def compile_call(fc: FlowCompiler, m: StepModel, loc: Loc, base: Common) -> Step
         source=source,
         fields=fields,
     )
+
+
+def _check_paths(fc: FlowCompiler, fields: Mapping[str, Any], loc: Loc, answer: Answer) -> None:
+    """Each ``path:`` over the step's data that can never match what the action answers."""
+    for name, spec in fields.items():
+        path = spec if isinstance(spec, str) else spec.path
+        if isinstance(path, str):
+            problem = path_problem(path, answer)
+            if problem is not None:
+                fc.problem((*loc, name) if isinstance(spec, str) else (*loc, name, "path"), problem)
 
 
 def _extract_modifier(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from csflow import Project
+from csflow import Project, RunResult
 from csflow.demo.server import DemoShop
+from csflow.engine.dry_run import PREVIEW
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -238,3 +241,100 @@ def test_a_recorded_dry_run_replays_as_a_dry_run(
     assert "1 passed, 0 failed" in replay.stdout
     assert _order_status(shop, "ORD-1001") == "NEW"
     assert _subscription_status(shop, "SUB-2001") == "ACTIVE"
+
+
+# -- what a dry run says: a preview, with no blank and no claim of a write it kept back --------
+
+DRY_RUN_PROJECT = Path(__file__).parent / "data" / "dry_run"
+# A reply with a hole in it: a value rendered as nothing, or as Python's or JSON's none.
+BLANK = re.compile(r"  | \.| ,|: \.|\bNone\b|\bnull\b")
+
+
+def _assert_a_preview(result: RunResult) -> None:
+    assert result.status == "completed", result.error
+    assert result.dry_run
+    assert result.reply is not None and result.reply.startswith(PREVIEW), result.reply
+    assert not BLANK.search(result.reply), result.reply
+    assert any(s.dry_run is not None for s in result.steps)
+
+
+async def test_a_rest_write_kept_back_is_a_preview_and_not_an_output(shop: DemoShop) -> None:
+    environ = {"DEMO_SHOP_BASE": shop.base_url, "DEMO_SHOP_TOKEN": shop.token}
+    project = Project.load(DRY_RUN_PROJECT, environ=environ)
+    result = await project.run("outage_on", dry_run=True)
+    await project.aclose()
+    _assert_a_preview(result)
+    assert result.reply == PREVIEW + "The outage switch is on."
+    assert result.outputs == {"switched": None, "down": None}  # nothing was switched
+    assert result.preview_outputs == {"switched": True, "down": []}
+    assert _order_status(shop, "ORD-1001") == "NEW"  # the REST API is not down
+
+
+async def test_a_soap_write_kept_back_claims_no_cancellation(
+    shop: DemoShop, env: dict[str, str]
+) -> None:
+    project = Project.load(ROOT / "flows", environ=env)
+    result = await project.run("cancel_order", {"order_number": "ORD-1002"}, dry_run=True)
+    await project.aclose()
+    _assert_a_preview(result)
+    assert "is cancelled" in result.reply and "refund" in result.reply
+    assert result.outputs["cancelled"] is None and result.outputs["outcome"] is None
+    assert result.outputs["order_status"] == "processing"  # what the order really is
+    assert result.preview_outputs == {
+        "cancelled": True,
+        "order_status": "cancelled",
+        "outcome": "cancelled",
+    }
+    assert _order_status(shop, "ORD-1002") == "PRC"
+
+
+@pytest.mark.parametrize(
+    ("flow", "inputs"),
+    [
+        ("subscription_pause", {"email": "active@demo.shop", "until": "+20d"}),
+        ("subscription_refund", {"email": "active@demo.shop"}),
+        ("subscription_change_plan", {"email": "active@demo.shop", "plan": "premium"}),
+        ("subscription_cancel", {"email": "active@demo.shop", "reason": "too much coffee"}),
+    ],
+)
+async def test_a_graphql_mutation_kept_back_leaves_no_blank_in_the_reply(
+    shop: DemoShop, env: dict[str, str], flow: str, inputs: dict[str, str]
+) -> None:
+    if inputs.get("until") == "+20d":
+        inputs = {**inputs, "until": (dt.date.today() + dt.timedelta(days=20)).isoformat()}
+    project = Project.load(ROOT / "flows", environ=env)
+    result = await project.run(flow, inputs, dry_run=True)
+    await project.aclose()
+    _assert_a_preview(result)
+    assert result.outputs["outcome"] is None and result.preview_outputs["outcome"]
+    assert _subscription_status(shop, "SUB-2001") == "ACTIVE"
+
+
+def test_cli_dry_run_shows_the_preview_and_what_it_would_return(
+    shop: DemoShop, env: dict[str, str]
+) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "csflow",
+            "run",
+            "cancel_order",
+            "-p",
+            "flows",
+            "--dry-run",
+            "-i",
+            "order_number=ORD-1001",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "COLUMNS": "200"},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "reply  " + PREVIEW + "Your order ORD-1001 is cancelled." in proc.stdout
+    would = proc.stdout.split("would return")[1]
+    assert "cancelled     true" in would.replace("outcome", "")  # under the preview, not above
+    assert "cancelled     true" not in proc.stdout.split("would return")[0]
+    assert _order_status(shop, "ORD-1001") == "NEW"
