@@ -130,12 +130,14 @@ class FlowCompiler:
         return -1
 
     def compile_text(self, text: Any, loc: Loc, *, kind: str = "value") -> Compiled:
-        """Compile a value, a template, an expression or a path, checking its names."""
+        """Compile a value, a template, an expression, a path or a reply, checking its names."""
         try:
             if kind == "expression":
                 compiled = self.x.expression(text)
             elif kind == "path":
                 compiled = self.x.path(text)
+            elif kind == "reply":
+                compiled = self.x.reply(text)
             else:
                 compiled = self.x.value(text)
         except ExpressionSyntaxError as exc:

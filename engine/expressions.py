@@ -38,12 +38,11 @@ class Expressions:
     """The one sandboxed Jinja environment of a project, and its compilers."""
 
     def __init__(self) -> None:
-        env = CappedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-        env.filters.update(normalize_phone=normalize_phone, date=date_filter, money=money)
-        env.tests["outage"] = is_outage
-        self.env = env
+        self.env = _environment()
+        # Replies are what a customer reads: one that would show a none value fails instead.
+        self.reply_env = _environment(finalize=_shown_to_a_customer)
         # Names an expression may use without defining them.
-        self.builtin_names = frozenset(env.globals) | {"steps", "now", "true", "false", "none"}
+        self.builtin_names = frozenset(self.env.globals) | {"steps", "now", "true", "false", "none"}
 
     def globals(self) -> dict[str, Any]:
         return dict(self.env.globals)
@@ -70,6 +69,14 @@ class Expressions:
                 ) from None
         template = self._compile(self._parse_template(source), source)
         return Template(self.env, template.root_render_func, source)
+
+    def reply(self, source: str) -> Compiled:
+        """Compile a reply: always text, and a none value in it fails the step (kind
+        ``expression``) instead of reaching the customer as "None" or a blank."""
+        if "{{" not in source and "{%" not in source and "{#" not in source:
+            return Constant(source)
+        template = self._compile(self._parse_template(source), source, self.reply_env)
+        return Template(self.reply_env, template.root_render_func, source)
 
     def value(self, obj: Any) -> Compiled:
         """Compile a value of ``with``/``set``/``return``: templates inside lists and maps too."""
@@ -167,13 +174,31 @@ class Expressions:
             offset = _error_offset(self.env.parse, source)
             raise ExpressionSyntaxError(_jinja_message(exc), offset) from None
 
-    def _compile(self, ast: nodes.Template, source: str = "") -> Any:
+    def _compile(self, ast: nodes.Template, source: str = "", env: Any = None) -> Any:
         try:
-            return self.env.from_string(ast)
+            return (env or self.env).from_string(ast)
         except TemplateSyntaxError as exc:  # unknown filters and tests surface here
             name = re.search(r"named '([^']+)'", exc.message or "")
             offset = source.find(name.group(1)) if name else 0
             raise ExpressionSyntaxError(_jinja_message(exc), max(offset, 0)) from None
+
+
+def _environment(finalize: Callable[[Any], Any] | None = None) -> CappedSandbox:
+    env = CappedSandbox(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=finalize
+    )
+    env.filters.update(normalize_phone=normalize_phone, date=date_filter, money=money)
+    env.tests["outage"] = is_outage
+    return env
+
+
+def _shown_to_a_customer(value: Any) -> Any:
+    if value is None:
+        raise ValueError(
+            "the reply would show a value that is none: guard it with {% if ... %} or give it a"
+            " default"
+        )
+    return value
 
 
 _TRUNCATED = re.compile(r"unexpected end of|unexpected 'end of|got 'end of", re.IGNORECASE)

@@ -24,20 +24,23 @@ def _as_date(value: Any) -> dt.date | dt.datetime:
     return parsed.date() if len(text) <= 10 else parsed
 
 
-def date_filter(value: Any, fmt: str = "%B %-d, %Y") -> str:
-    """Format a date or an ISO 8601 text: ``{{ order_date | date("%d %b") }}``."""
+def date_filter(value: Any, fmt: str = "%B %-d, %Y") -> str | None:
+    """Format a date or an ISO 8601 text: ``{{ order_date | date("%d %b") }}``.
+
+    None stays None, so that a reply refuses to show it rather than print a blank.
+    """
     if value is None:
-        return ""
+        return None
     return _as_date(value).strftime(fmt)
 
 
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
-def money(value: Any, currency: str | None = None) -> str:
-    """``59.9 | money("USD")`` is ``$59.90``; unknown currencies print their code; none is empty."""
+def money(value: Any, currency: str | None = None) -> str | None:
+    """``59.9 | money("USD")`` is ``$59.90``; unknown currencies print their code; none stays."""
     if value is None:
-        return ""
+        return None
     try:
         amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     except ArithmeticError:

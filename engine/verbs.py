@@ -88,7 +88,7 @@ def compile_set(fc: FlowCompiler, m: StepModel, loc: Loc, base: Common) -> Step:
 
 
 def compile_reply(fc: FlowCompiler, m: StepModel, loc: Loc, base: Common) -> Step:
-    return ReplyStep(**base.kwargs(), text=fc.compile_text(m.reply, (*loc, "reply")))
+    return ReplyStep(**base.kwargs(), text=fc.compile_text(m.reply, (*loc, "reply"), kind="reply"))
 
 
 def compile_fail(fc: FlowCompiler, m: StepModel, loc: Loc, base: Common) -> Step:

@@ -200,7 +200,14 @@ async def test_a_body_over_the_cap_is_refused_and_not_recorded(project: Path) ->
 
 async def test_a_token_the_run_obtained_is_redacted_in_the_file(tmp_path: Path) -> None:
     token = '{"access_token": "tok-0123456789abcdef", "token_type": "Bearer", "expires_in": 600}'
-    order = json.dumps({"name": "#1003", "shipping_address": {"city": "X"}, "line_items": []})
+    order = json.dumps(
+        {
+            "name": "#1003",
+            "customer": {"first_name": "Ann"},
+            "shipping_address": {"city": "X"},
+            "line_items": [],
+        }
+    )
     server = _serve(
         {
             "/oauth/token": ("application/json", token.encode()),

@@ -848,3 +848,44 @@ async def test_a_number_for_a_text_input_is_taken_as_its_text(tmp_path: Path) ->
 
 def _inputs_project(tmp_path: Path) -> Any:
     return csflow.Project.load(Path(__file__).parent / "projects" / "text_inputs")
+
+
+def test_a_reply_never_shows_none_it_fails_its_step_instead(make: Any) -> None:
+    project = make(
+        refund="""
+                name: refund
+                inputs: {amount: {type: number, required: false}}
+                steps:
+                  - id: tell
+                    reply: "We're refunding {{ amount | money('USD') }} to your card."
+                    on_error: sorry
+                  - return: {}
+                  - id: sorry
+                    reply: "I'll have a teammate confirm your refund."
+            """
+    )
+    shown = project.run_sync("refund", {"amount": 12.5})
+    assert shown.reply == "We're refunding $12.50 to your card."
+    hidden = project.run_sync("refund", {})
+    assert (
+        hidden.status == "completed" and hidden.reply == "I'll have a teammate confirm your refund."
+    )
+    tell = next(s for s in hidden.steps if s.id == "tell")
+    assert tell.error["kind"] == "expression"
+    assert "the reply would show a value that is none" in tell.error["message"]
+
+
+def test_a_reply_may_show_none_guarded_and_other_templates_are_unchanged(make: Any) -> None:
+    project = make(
+        guarded="""
+                name: guarded
+                inputs: {ref: {type: string, required: false}}
+                outputs: {note: string}
+                steps:
+                  - set: {note: "ref={{ ref }}"}
+                  - reply: "Done.{% if ref %} Reference: {{ ref }}.{% endif %}"
+            """
+    )
+    result = project.run_sync("guarded", {})
+    assert result.reply == "Done."
+    assert result.outputs == {"note": "ref=None"}  # not a reply: no customer reads it

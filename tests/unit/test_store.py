@@ -155,7 +155,9 @@ def loaded(proj: ProjectFiles, store: Any, answer: Any) -> Any:
 
 
 def test_project_runs_are_not_recorded_unless_asked(proj: ProjectFiles) -> None:
-    project = loaded(proj, None, lambda r: httpx.Response(200, json={"status": "SHP"}))
+    project = loaded(
+        proj, None, lambda r: httpx.Response(200, json={"status": "SHP", "note": "on its way"})
+    )
     assert project.store is None
     assert project.run_sync("lookup", {"email": "a@b.co"}).status == "completed"
     assert not (proj.root / ".csflow").exists()
