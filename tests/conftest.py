@@ -1,15 +1,19 @@
-"""Shared fixtures: Demo Shop on loopback, and the shipped project pointed at it."""
+"""Shared fixtures: Demo Shops on loopback, and the shipped project pointed at one.
+
+``demo_shop`` is the session's, for tests that only read. ``shop`` is a module's own, for
+modules that write to it, slow it down or take it offline, so that nothing they do reaches
+another module. The helpers that are not fixtures live in ``support.py``.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
+from support import SHIPPED
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "flows"
+from csflow.demo import DemoShop
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -20,16 +24,21 @@ def _runs_recorded_outside_the_repo(tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
-def demo_shop() -> Iterator[object]:
-    from csflow.demo.server import DemoShop
-
+def demo_shop() -> Iterator[DemoShop]:
     with DemoShop() as shop:
         yield shop
 
 
+@pytest.fixture(scope="module")
+def shop() -> Iterator[DemoShop]:
+    """This module's own Demo Shop: what its tests write or switch reaches no other module."""
+    with DemoShop() as running:
+        yield running
+
+
 @pytest.fixture(scope="session")
-def shop_env(demo_shop: object) -> dict[str, str]:
-    return {**os.environ, **demo_shop.env()}  # type: ignore[attr-defined]
+def shop_env(demo_shop: DemoShop) -> dict[str, str]:
+    return {**os.environ, **demo_shop.env()}
 
 
 @pytest.fixture

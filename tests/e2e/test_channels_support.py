@@ -22,13 +22,12 @@ from typing import Any
 
 import httpx
 import pytest
+from support import SHIPPED, wait_until
 
 from csflow.serve.app import create_app
 from csflow.serve.logs import JsonFormatter
 from csflow.serve.server import ChannelServer
 
-ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ROOT / "flows"
 KEYS = {
     "CSFLOW_API_KEY": "test-generic-key-0001",
     "ZIPCHAT_API_KEY": "test-zipchat-key-0001",
@@ -166,16 +165,14 @@ def log_lines(records: list[logging.LogRecord]) -> list[dict[str, Any]]:
     return [json.loads(formatter.format(r)) for r in records if r.name.startswith("csflow")]
 
 
-def wait_for_access_lines(caplog: Any, count: int, within: float = 3.0) -> list[dict[str, Any]]:
+def wait_for_access_lines(caplog: Any, count: int, within: float = 10.0) -> list[dict[str, Any]]:
     """The log lines once ``count`` requests are logged: a line is written after its answer."""
-    deadline = time.monotonic() + within
-    while True:
+
+    def logged() -> list[dict[str, Any]] | None:
         lines = log_lines(caplog.records)
-        if sum(line["logger"] == "csflow.access" for line in lines) >= count:
-            return lines
-        if time.monotonic() > deadline:
-            return lines
-        time.sleep(0.01)
+        return lines if sum(line["logger"] == "csflow.access" for line in lines) >= count else None
+
+    return wait_until(logged, what=f"{count} access log lines", timeout=within)
 
 
 # ----------------------------------------------------------------------- shared behaviour

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,12 +16,6 @@ from csflow import Project
 from csflow.demo.server import DemoShop
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[DemoShop]:
-    with DemoShop() as running:  # this module's own: a write that slipped through shows here
-        yield running
 
 
 @pytest.fixture(scope="module")
