@@ -8,7 +8,9 @@ another module. The helpers that are not fixtures live in ``support.py``.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from support import SHIPPED
@@ -48,3 +50,11 @@ async def shipped(shop_env: dict[str, str]) -> AsyncIterator[object]:
     project = Project.load(SHIPPED, environ=shop_env)
     yield project
     await project.aclose()
+
+
+@pytest.fixture
+def shipped_copy(tmp_path: Path) -> Path:
+    """A copy of the shipped project, ``tmp_path/p``, for a test to change: no store, no tests."""
+    project = tmp_path / "p"
+    shutil.copytree(SHIPPED, project, ignore=shutil.ignore_patterns(".csflow", "tests"))
+    return project

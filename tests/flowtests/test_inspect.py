@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jmespath
+import support
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def csflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "csflow", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **(env or {}), "COLUMNS": "200"},
-        timeout=60,
-    )
+    return support.csflow(*args, env=env, columns=200)
 
 
 def test_every_leaf_path_reaches_its_value() -> None:

@@ -233,14 +233,6 @@ async def test_a_cancelled_run_is_still_recorded(proj: ProjectFiles, tmp_path: P
 # -- csflow runs ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli() -> Any:
-    from csflow.cli.main import _load_command_modules, cli
-
-    _load_command_modules()
-    return cli
-
-
 def test_csflow_runs_lists_and_shows_what_csflow_run_recorded(
     proj: ProjectFiles, cli: Any, tmp_path: Path
 ) -> None:

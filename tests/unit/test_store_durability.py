@@ -159,14 +159,6 @@ def test_a_lone_surrogate_does_not_lose_the_runs_committed_with_it(tmp_path: Pat
 # -- a file that is not a run store --------------------------------------------------------------
 
 
-@pytest.fixture
-def cli() -> Any:
-    from csflow.cli.main import _load_command_modules, cli
-
-    _load_command_modules()
-    return cli
-
-
 def test_csflow_runs_on_a_file_that_is_not_a_database_names_it(cli: Any, tmp_path: Path):
     corrupt = tmp_path / "corrupt.sqlite3"
     corrupt.write_bytes(b"this is not a database, just some bytes\n" * 100)
