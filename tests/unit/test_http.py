@@ -335,7 +335,7 @@ def test_a_server_that_does_not_answer_is_a_timeout_at_the_step_timeout(
     shop: Any, router: respx.MockRouter
 ) -> None:
     async def hang(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # a merchant that does not answer: the fault under test
         return httpx.Response(200, json={})
 
     router.get(url__startswith=SHOP).mock(side_effect=hang)
@@ -423,7 +423,7 @@ def test_a_post_to_a_server_that_hangs_is_unknown_and_not_retried(
 
     async def hang(request: httpx.Request) -> httpx.Response:
         received.append(request)
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # a merchant that does not answer: the fault under test
         return httpx.Response(201, json={})
 
     router.post(f"{SHOP}/orders").mock(side_effect=hang)

@@ -34,13 +34,13 @@ def boom(reason: str = "no reason") -> dict:
 
 @action("nap")
 async def nap(seconds: float = 30) -> dict:
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(seconds)  # an action that naps to overrun a deadline or timeout
     return {"slept": seconds}
 
 
 @action("nap_sync")
 def nap_sync(seconds: float = 30) -> dict:
-    time.sleep(seconds)
+    time.sleep(seconds)  # the same, blocking its thread
     return {"slept": seconds}
 
 
