@@ -13,6 +13,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -69,6 +70,13 @@ async def within(awaitable: Awaitable[T], *, what: str, timeout: float = 20.0) -
         return await asyncio.wait_for(awaitable, timeout)
     except TimeoutError:
         raise AssertionError(f"timed out after {timeout:g} s waiting for {what}") from None
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on now (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 # ------------------------------------------------------------------ the csflow command

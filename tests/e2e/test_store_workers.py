@@ -15,12 +15,11 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 from pathlib import Path
 
 import httpx
-from support import csflow_running, wait_until
+from support import csflow_running, free_port, wait_until
 from test_channels_support import KEYS, write
 
 from csflow.serve.generic import RUN_ID_HEADER
@@ -42,12 +41,6 @@ ECHO = """
       - reply: "Order {{ order }}"
       - return: {order: "{{ order }}"}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def worker_pids(lines: list[str], count: int) -> list[int]:
