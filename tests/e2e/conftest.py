@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end tests; their helpers live in ``test_channels_support``."""
+"""Fixtures of the end-to-end tests; their helpers live in ``channels_support``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from channels_support import KEYS, serving
 from support import SHIPPED
-from test_channels_support import KEYS, serving
 
 from csflow.demo import DemoShop
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from channels_support import KEYS, LOOKUP_FLOW, PATIENT_SHOP, ShopAdmin, write
 from support import csflow, csflow_running, wait_until
-from test_channels_support import KEYS, LOOKUP_FLOW, PATIENT_SHOP, ShopAdmin, write
 
 from csflow.demo.server import DemoShop
 

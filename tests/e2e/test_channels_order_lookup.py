@@ -10,7 +10,8 @@ import time
 
 import httpx
 import pytest
-from test_channels_support import KEYS, PATIENT_SHOP, SHIPPED, ShopAdmin, serving, write
+from channels_support import KEYS, PATIENT_SHOP, ShopAdmin, serving, write
+from support import SHIPPED
 
 KEY = KEYS["ORDERS_API_KEY"]
 STATUSES = {"pending", "processing", "shipped", "delivered", "cancelled"}

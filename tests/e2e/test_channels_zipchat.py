@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from test_channels_support import (
+from channels_support import (
     KEYS,
     LOOKUP_FLOW,
     PATIENT_SHOP,

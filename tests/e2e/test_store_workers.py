@@ -19,8 +19,8 @@ import sqlite3
 from pathlib import Path
 
 import httpx
+from channels_support import KEYS, write
 from support import csflow_running, free_port, wait_until
-from test_channels_support import KEYS, write
 
 from csflow.serve.generic import RUN_ID_HEADER
 
