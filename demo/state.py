@@ -34,6 +34,7 @@ class ShopState:
     store: Store = field(init=False)
     down: set[str] = field(default_factory=set)  # services answering 503
     delays: dict[str, float] = field(default_factory=dict)  # seconds, per service
+    held: int = 0  # requests in an injected delay now: tests wait on it, not on a clock
 
     def __post_init__(self) -> None:
         self.reset()
@@ -44,7 +45,11 @@ class ShopState:
     async def delay(self, service: str) -> None:
         seconds = self.delays.get(service)
         if seconds:
-            await asyncio.sleep(seconds)
+            self.held += 1
+            try:
+                await asyncio.sleep(seconds)
+            finally:
+                self.held -= 1
 
 
 def check_bearer(header: str | None, token: str) -> bool:

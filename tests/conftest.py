@@ -1,15 +1,21 @@
-"""Shared fixtures: Demo Shop on loopback, and the shipped project pointed at it."""
+"""Shared fixtures: Demo Shops on loopback, and the shipped project pointed at one.
+
+``demo_shop`` is the session's, for tests that only read. ``shop`` is a module's own, for
+modules that write to it, slow it down or take it offline, so that nothing they do reaches
+another module. The helpers that are not fixtures live in ``support.py``.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from support import SHIPPED
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "flows"
+from csflow.demo import DemoShop
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -20,16 +26,21 @@ def _runs_recorded_outside_the_repo(tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
-def demo_shop() -> Iterator[object]:
-    from csflow.demo.server import DemoShop
-
+def demo_shop() -> Iterator[DemoShop]:
     with DemoShop() as shop:
         yield shop
 
 
+@pytest.fixture(scope="module")
+def shop() -> Iterator[DemoShop]:
+    """This module's own Demo Shop: what its tests write or switch reaches no other module."""
+    with DemoShop() as running:
+        yield running
+
+
 @pytest.fixture(scope="session")
-def shop_env(demo_shop: object) -> dict[str, str]:
-    return {**os.environ, **demo_shop.env()}  # type: ignore[attr-defined]
+def shop_env(demo_shop: DemoShop) -> dict[str, str]:
+    return {**os.environ, **demo_shop.env()}
 
 
 @pytest.fixture
@@ -39,3 +50,11 @@ async def shipped(shop_env: dict[str, str]) -> AsyncIterator[object]:
     project = Project.load(SHIPPED, environ=shop_env)
     yield project
     await project.aclose()
+
+
+@pytest.fixture
+def shipped_copy(tmp_path: Path) -> Path:
+    """A copy of the shipped project, ``tmp_path/p``, for a test to change: no store, no tests."""
+    project = tmp_path / "p"
+    shutil.copytree(SHIPPED, project, ignore=shutil.ignore_patterns(".csflow", "tests"))
+    return project

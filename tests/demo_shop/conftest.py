@@ -16,13 +16,6 @@ def _client(s: DemoShop) -> httpx.Client:
     )
 
 
-@pytest.fixture(scope="module")
-def shop() -> Iterator[DemoShop]:
-    """One server per module, for tests that only read."""
-    with DemoShop() as s:
-        yield s
-
-
 @pytest.fixture
 def fresh_shop() -> Iterator[DemoShop]:
     """A server of its own, for tests that change data or switches."""

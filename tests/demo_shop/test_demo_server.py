@@ -118,7 +118,7 @@ async def test_async_with_does_not_block_the_loop() -> None:
         nonlocal ticks
         while True:
             ticks += 1
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # one tick per turn of the loop: what the test counts
 
     task = asyncio.create_task(ticker())
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_channels_support import KEYS, coffield_request, serving, sign, write
+from channels_support import KEYS, coffield_request, serving, sign, write
 
 PROBE_ACTION = """
     from pathlib import Path

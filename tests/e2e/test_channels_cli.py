@@ -3,93 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
 import ssl
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from test_channels_support import KEYS, LOOKUP_FLOW, PATIENT_SHOP, ShopAdmin, write
+from channels_support import KEYS, LOOKUP_FLOW, PATIENT_SHOP, ShopAdmin, write
+from support import csflow, csflow_running, wait_until
 
 from csflow.demo.server import DemoShop
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-class Proc:
-    """A csflow process whose output lines are collected, as they come, by two threads."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "csflow", *args],
-            cwd=ROOT,
-            env={**os.environ, **env, "COLUMNS": "200"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._readers = [
-            threading.Thread(target=self._read, args=(pipe, lines), daemon=True)
-            for pipe, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    @staticmethod
-    def _read(pipe: Any, lines: list[str]) -> None:
-        for line in pipe:
-            lines.append(line)
-
-    def wait_for(self, pattern: str, stream: str = "err", within: float = 20) -> re.Match[str]:
-        lines = self.err if stream == "err" else self.out
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            for line in list(lines):
-                m = re.search(pattern, line)
-                if m:
-                    return m
-            if self.proc.poll() is not None and not any(r.is_alive() for r in self._readers):
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"no {pattern!r} in:\n{''.join(lines)}")
-
-    def stop(self, sig: int | None = signal.SIGTERM) -> tuple[int, str, str]:
-        """Send ``sig`` (None: it was sent already) and wait for the process to end."""
-        if sig is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=20)
-        for reader in self._readers:
-            reader.join(5)
-        return code, "".join(self.out), "".join(self.err)
-
-
-@contextmanager
-def csflow(*args: str, env: dict[str, str]) -> Iterator[Proc]:
-    proc = Proc(list(args), env)
-    try:
-        yield proc
-    finally:
-        if proc.proc.poll() is None:
-            proc.proc.kill()
-            proc.proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[DemoShop]:
-    with DemoShop() as shop:
-        yield shop
+def held(shop: DemoShop) -> int:
+    """How many requests the shop holds in its injected delay now."""
+    return shop.app.state.shop.held
 
 
 @pytest.fixture
@@ -114,7 +46,7 @@ def project(tmp_path: Path) -> Path:
 
 def test_serve_answers_logs_json_and_stops_gracefully_with_a_request_in_flight(shop, project):
     env = {**shop.env(), **KEYS}
-    with csflow("serve", "-p", str(project), "--port", "0", env=env) as proc:
+    with csflow_running("serve", "-p", str(project), "--port", "0", env=env) as proc:
         url = json.loads(proc.wait_for(r'\{.*"serving".*\}').group(0))["url"]
         client = httpx.Client(base_url=url, timeout=10)
         assert client.get("/healthz").json() == {"status": "ok"}
@@ -126,7 +58,7 @@ def test_serve_answers_logs_json_and_stops_gracefully_with_a_request_in_flight(s
                 target=lambda: answers.append(client.get("/zipchat", params=query, headers=key))
             )
             slow.start()
-            time.sleep(0.3)  # the request is in flight, waiting on the merchant
+            wait_until(lambda: held(shop) == 1, what="the request to wait on the merchant")
             proc.proc.send_signal(signal.SIGTERM)
             slow.join(10)
         code, out, err = proc.stop(None)
@@ -147,14 +79,7 @@ def test_serve_with_a_broken_channels_yaml_lists_problems_and_exits_2(shop, proj
     (project / "channels.yaml").write_text(
         "zipchat:\n  type: zipchat\n  path: /z\n  api_key: {env: NOPE_KEY}\n  flow: lookpu\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "csflow", "serve", "-p", str(project), "--port", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**{k: v for k, v in os.environ.items() if k != "NOPE_KEY"}, **shop.env()},
-    )
+    proc = csflow("serve", "-p", str(project), "--port", "0", env=shop.env(), unset=["NOPE_KEY"])
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
     assert any(
@@ -167,30 +92,15 @@ def test_serve_with_a_broken_channels_yaml_lists_problems_and_exits_2(shop, proj
 
 def test_serve_on_a_taken_port_is_a_usage_error(shop, project):
     with DemoShop() as other:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "csflow",
-                "serve",
-                "-p",
-                str(project),
-                "--port",
-                str(other.port),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, **shop.env(), **KEYS},
-        )
+        args = ("serve", "-p", str(project), "--port", str(other.port))
+        proc = csflow(*args, env={**shop.env(), **KEYS})
     assert proc.returncode == 2
     assert "cannot listen on" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the printed commands are curl commands")
 def test_demo_serve_prints_a_curl_per_channel_that_works():
-    with csflow("demo", "--serve", env={}) as proc:
+    with csflow_running("demo", "--serve", env={}) as proc:
         proc.wait_for("Serving until Ctrl", stream="out", within=30)
         text = "".join(proc.out)
         commands = [line.strip() for line in text.splitlines() if line.startswith("curl ")]
@@ -252,7 +162,7 @@ def test_serve_speaks_https_with_a_certificate(shop, project, tmp_path):
     cert, key = self_signed(tmp_path)
     args = ["serve", "-p", str(project), "--port", "0"]
     args += ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
-    with csflow(*args, env={**shop.env(), **KEYS}) as proc:
+    with csflow_running(*args, env={**shop.env(), **KEYS}) as proc:
         url = json.loads(proc.wait_for(r'\{.*"serving".*\}').group(0))["url"]
         assert url.startswith("https://127.0.0.1:")
         r = httpx.get(

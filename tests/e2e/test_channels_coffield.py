@@ -15,19 +15,16 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from test_channels_support import (
+from channels_support import (
     KEYS,
     LOOKUP_FLOW,
     PATIENT_SHOP,
-    SHIPPED,
     ShopAdmin,
     coffield_request,
     serving,
     sign,
     write,
 )
-
-from csflow.demo.server import DemoShop
 
 SECRET = KEYS["COFFIELD_SECRET"]
 ERROR_CODES = {"not_found", "unauthorized", "invalid_reference", "receiver_error"}
@@ -42,18 +39,6 @@ def assert_failure(r: httpx.Response, code: str) -> dict:
     assert body["ok"] is False and body["error_code"] == code
     assert set(body) <= {"ok", "error_code", "message"}
     return body
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[DemoShop]:
-    with DemoShop() as shop:
-        yield shop
-
-
-@pytest.fixture(scope="module")
-def server(shop: DemoShop) -> Iterator[httpx.Client]:
-    with serving(SHIPPED, {**shop.env(), **KEYS}) as client:
-        yield client
 
 
 def test_a_found_order_is_ok_with_status_summary_and_details(server):

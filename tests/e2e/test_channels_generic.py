@@ -7,11 +7,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from test_channels_support import (
+from channels_support import (
     KEYS,
     LOOKUP_FLOW,
     PATIENT_SHOP,
-    SHIPPED,
     ShopAdmin,
     serving,
     write,
@@ -26,18 +25,6 @@ RUN_RESULT_KEYS = {"flow", "status", "outputs", "reply", "error", "steps"}
 def run(client: httpx.Client, flow: str, body: object, key: str | None = KEY) -> httpx.Response:
     headers = {"x-api-key": key} if key is not None else {}
     return client.post(f"/v1/flows/{flow}/runs", json=body, headers=headers)
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[DemoShop]:
-    with DemoShop() as shop:
-        yield shop
-
-
-@pytest.fixture(scope="module")
-def server(shop: DemoShop) -> Iterator[httpx.Client]:
-    with serving(SHIPPED, {**shop.env(), **KEYS}) as client:
-        yield client
 
 
 def test_a_run_answers_the_run_result_of_the_spec(server):

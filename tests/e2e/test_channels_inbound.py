@@ -17,15 +17,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_channels_support import (
+from channels_support import (
     KEYS,
     LOOKUP_FLOW,
     PATIENT_SHOP,
-    SHIPPED,
     coffield_request,
     wait_for_access_lines,
     write,
 )
+from support import SHIPPED
 
 from csflow.serve.app import create_app
 from csflow.serve.http_limits import Limits
@@ -237,7 +237,7 @@ def test_a_lone_surrogate_is_a_400_naming_the_input(slow_url: str) -> None:
 
 def test_a_lone_surrogate_is_coffields_invalid_reference(slow_url: str) -> None:
     body, headers = coffield_request("ORD-1003\ud800")  # json.dumps writes it as \\ud800
-    from test_channels_support import sign
+    from channels_support import sign
 
     headers["X-Coffield-Signature"] = sign(KEYS["COFFIELD_SECRET"], body)
     r = httpx.post(f"{slow_url}/coffield/lookup", content=body, headers=headers, timeout=BOUND)

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from test_channels_support import KEYS, SHIPPED, serving
+from channels_support import KEYS, serving
+from support import SHIPPED
 
 KEY = {"x-api-key": KEYS["CSFLOW_API_KEY"]}
 

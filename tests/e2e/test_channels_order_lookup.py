@@ -7,13 +7,11 @@ removed) and ref_id, and always gets an array of orders in the seed's suggested 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from test_channels_support import KEYS, PATIENT_SHOP, SHIPPED, ShopAdmin, serving, write
-
-from csflow.demo.server import DemoShop
+from channels_support import KEYS, PATIENT_SHOP, ShopAdmin, serving, write
+from support import SHIPPED
 
 KEY = KEYS["ORDERS_API_KEY"]
 STATUSES = {"pending", "processing", "shipped", "delivered", "cancelled"}
@@ -37,18 +35,6 @@ def assert_order_schema(order: dict) -> None:
     address = order.get("shipping_address")
     if address is not None:
         assert {"line1", "city", "postal_code", "country"} <= set(address)
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[DemoShop]:
-    with DemoShop() as shop:
-        yield shop
-
-
-@pytest.fixture(scope="module")
-def server(shop: DemoShop) -> Iterator[httpx.Client]:
-    with serving(SHIPPED, {**shop.env(), **KEYS}) as client:
-        yield client
 
 
 def test_every_seeded_status_is_mapped_into_the_schema(server):

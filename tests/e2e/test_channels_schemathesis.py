@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
+from channels_support import KEYS  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     negative_data_rejection,
     positive_data_acceptance,
 )
-from test_channels_support import KEYS, SHIPPED  # noqa: E402
+from support import SHIPPED  # noqa: E402
 
 from csflow.demo.server import DemoShop  # noqa: E402
 from csflow.serve.app import create_app  # noqa: E402

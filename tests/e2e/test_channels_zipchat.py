@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from test_channels_support import (
+from channels_support import (
     KEYS,
     LOOKUP_FLOW,
     PATIENT_SHOP,
-    SHIPPED,
     ShopAdmin,
     serving,
     wait_for_access_lines,
     write,
 )
-
-from csflow.demo.server import DemoShop
 
 KEY = KEYS["ZIPCHAT_API_KEY"]
 ZIPCHAT_TIMEOUT = 5.0  # seed 001: "All requests have a 5 second timeout rule"
@@ -34,18 +30,6 @@ def zipchat(client: httpx.Client, order_id: str | None, email: str | None, key: 
     params = {k: v for k, v in (("order_id", order_id), ("customer_email", email)) if v is not None}
     headers = {"x-api-key": key} if key is not None else {}
     return client.get("/zipchat/order", params=params, headers=headers, timeout=ZIPCHAT_TIMEOUT)
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[DemoShop]:
-    with DemoShop() as shop:  # its own: the tests here slow it down and take it offline
-        yield shop
-
-
-@pytest.fixture(scope="module")
-def server(shop: DemoShop) -> Iterator[httpx.Client]:
-    with serving(SHIPPED, {**shop.env(), **KEYS}) as client:
-        yield client
 
 
 def test_found_order_answers_context_and_tracking_url(server, shop):

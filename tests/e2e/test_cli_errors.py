@@ -14,29 +14,16 @@ from pathlib import Path
 
 import click
 import pytest
+from support import ROOT, csflow
 
 from csflow import CsflowError, StepError, UsageError
 
-ROOT = Path(__file__).resolve().parents[2]
 CHANNEL_KEYS = {
     "CSFLOW_API_KEY": "k-api-1",
     "ZIPCHAT_API_KEY": "k-zip-1",
     "COFFIELD_SECRET": "k-cof-1",
     "ORDERS_API_KEY": "k-ord-1",
 }
-
-
-def csflow(
-    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, module: str = "csflow"
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {}), "COLUMNS": "120"},
-        timeout=60,
-    )
 
 
 def assert_usage_error(proc: subprocess.CompletedProcess[str], command: str, words: str) -> None:
@@ -136,15 +123,8 @@ COMMANDS_WITH_PROJECT = [
 
 @pytest.mark.parametrize("args", COMMANDS_WITH_PROJECT, ids=" ".join)
 def test_the_repository_root_is_no_project_and_flows_is_named(args: tuple[str, ...]) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "CSFLOW_STORE"}  # runs reads ./.csflow
-    proc = subprocess.run(
-        [sys.executable, "-m", "csflow", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**env, **CHANNEL_KEYS},
-        timeout=60,
-    )
+    # no CSFLOW_STORE: `csflow runs` reads ./.csflow
+    proc = csflow(*args, env=CHANNEL_KEYS, unset=["CSFLOW_STORE"], columns=None)
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.splitlines()[-1]
     assert "'.' is not a csflow project, but 'flows' is: try --project flows" in last
@@ -159,15 +139,7 @@ def test_an_empty_folder_is_no_project(tmp_path: Path, args: tuple[str, ...]) ->
     # (`csflow runs` in a folder with no store says "no runs recorded": true, project or not)
     if args == ("demo",):
         args = ("demo", "-p", str(tmp_path))
-    env = {k: v for k, v in os.environ.items() if k != "CSFLOW_STORE"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "csflow", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**env, **CHANNEL_KEYS},
-        timeout=60,
-    )
+    proc = csflow(*args, cwd=tmp_path, env=CHANNEL_KEYS, unset=["CSFLOW_STORE"], columns=None)
     assert proc.returncode == 2, proc.stderr
     assert "is not a csflow project: it has no flows/*.yaml" in proc.stderr.splitlines()[-1]
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import support
 
 MESSAGE = (
     "This flow fails on purpose, with a message long enough to need more than eighty "
@@ -18,15 +17,7 @@ MESSAGE = (
 
 def csflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     # No CSFLOW_STORE and no COLUMNS: the store is PROJECT/.csflow, and rich's width is 80.
-    env = {k: v for k, v in os.environ.items() if k not in ("CSFLOW_STORE", "COLUMNS")}
-    return subprocess.run(
-        [sys.executable, "-m", "csflow", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=60,
-    )
+    return support.csflow(*args, cwd=cwd, unset=["CSFLOW_STORE"], columns=None)
 
 
 @pytest.fixture(scope="module")

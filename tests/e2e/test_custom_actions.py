@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import httpx
@@ -39,18 +38,16 @@ def test_business_days_skip_the_weekend_and_convert_their_inputs() -> None:
     assert dt.date(2024, 11, 22).weekday() == 4
 
 
-def _project_with(tmp_path: Path, step: str) -> Path:
-    project = tmp_path / "p"
-    shutil.copytree(ROOT / "flows", project, ignore=shutil.ignore_patterns(".csflow", "tests"))
+def _project_with(project: Path, step: str) -> Path:
     (project / "flows" / "probe.yaml").write_text(
         f"name: probe\ninputs: {{email: string}}\nsteps:\n{step}"
     )
     return project
 
 
-def test_with_keys_are_checked_against_the_signature_at_load(tmp_path: Path) -> None:
+def test_with_keys_are_checked_against_the_signature_at_load(shipped_copy: Path) -> None:
     project = _project_with(
-        tmp_path, "  - call: shop.customer_summary\n    with: {emial: '{{ email }}'}\n"
+        shipped_copy, "  - call: shop.customer_summary\n    with: {emial: '{{ email }}'}\n"
     )
     with pytest.raises(ProjectError) as info:
         Project.load(project)
@@ -62,8 +59,8 @@ def test_with_keys_are_checked_against_the_signature_at_load(tmp_path: Path) -> 
     assert any(line == 5 and "needs argument 'email'" in m for line, m in messages)
 
 
-def test_a_second_action_of_the_same_name_names_both_places(tmp_path: Path) -> None:
-    project = _project_with(tmp_path, "  - return: {}\n")
+def test_a_second_action_of_the_same_name_names_both_places(shipped_copy: Path) -> None:
+    project = _project_with(shipped_copy, "  - return: {}\n")
     (project / "actions" / "copy.py").write_text(
         "from csflow import action\n\n\n@action('shop.customer_summary')\nasync def again(email: str):\n    return {}\n"
     )

@@ -3,37 +3,23 @@ channel keys is set, and ``csflow serve`` still refuses to serve the demo keys u
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 import yaml
+from support import ROOT, csflow, csflow_running
 
-ROOT = Path(__file__).resolve().parents[2]
 CHANNEL_KEYS = ("CSFLOW_API_KEY", "ZIPCHAT_API_KEY", "COFFIELD_SECRET", "ORDERS_API_KEY")
 
 
-def fresh_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in CHANNEL_KEYS}
-    return {**env, **extra, "COLUMNS": "200"}
-
-
-def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "csflow", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-    )
+def run(*args: str, **keys: str) -> subprocess.CompletedProcess[str]:
+    """``python -m csflow ARGS`` on a fresh machine: no channel key set but ``keys``."""
+    return csflow(*args, env=keys, unset=CHANNEL_KEYS, columns=200)
 
 
 def test_the_shipped_project_validates_with_no_channel_key_set():
-    proc = run("validate", "-p", "flows", env=fresh_env())
+    proc = run("validate", "-p", "flows")
     assert proc.returncode == 0, proc.stderr
     assert "ok" in proc.stdout and "4 channels" in proc.stdout
     note = proc.stderr.strip()
@@ -43,7 +29,7 @@ def test_the_shipped_project_validates_with_no_channel_key_set():
 
 def test_no_note_when_every_key_is_set():
     keys = {name: f"k-{i}-123456" for i, name in enumerate(CHANNEL_KEYS)}
-    proc = run("validate", "-p", "flows", env=fresh_env(**keys))
+    proc = run("validate", "-p", "flows", **keys)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
 
@@ -64,7 +50,7 @@ def test_every_channel_key_of_the_shipped_project_has_a_demo_default():
 def test_serve_refuses_demo_keys_and_names_the_missing_ones():
     proc = run(
         "serve", "-p", "flows", "--port", "0", "--no-store",
-        env=fresh_env(ZIPCHAT_API_KEY="zk-production-1"),
+        ZIPCHAT_API_KEY="zk-production-1",
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     missing = re.search(r"not set: ([A-Z_, ]+)\.", proc.stderr)
@@ -75,28 +61,11 @@ def test_serve_refuses_demo_keys_and_names_the_missing_ones():
 
 def test_serve_with_demo_keys_serves_them():
     args = ["serve", "-p", "flows", "--port", "0", "--no-store", "--demo-keys"]
-    with subprocess.Popen(
-        [sys.executable, "-m", "csflow", *args],
-        cwd=ROOT,
-        env=fresh_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as server:
-        try:
-            assert server.stderr is not None
-            url = None
-            for line in server.stderr:
-                found = re.search(r'"url": ?"(http://[^"]+)"', line)
-                if found:
-                    url = found.group(1)
-                    break
-            assert url, "the server did not start"
-            lookup = f"{url}/orders"
-            refused = httpx.get(lookup, params={"email": "a@b.co"}, headers={"x-api-key": "no"})
-            assert refused.status_code == 401
-            taken = httpx.get(lookup, headers={"x-api-key": "demo-orders-key"})
-            assert taken.status_code == 400  # past the key check: no lookup parameter given
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+    with csflow_running(*args, unset=CHANNEL_KEYS) as server:
+        url = server.wait_for(r'"url": ?"(http://[^"]+)"').group(1)
+        lookup = f"{url}/orders"
+        refused = httpx.get(lookup, params={"email": "a@b.co"}, headers={"x-api-key": "no"})
+        assert refused.status_code == 401
+        taken = httpx.get(lookup, headers={"x-api-key": "demo-orders-key"})
+        assert taken.status_code == 400  # past the key check: no lookup parameter given
+        server.stop()

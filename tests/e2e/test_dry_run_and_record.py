@@ -6,26 +6,17 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from support import ROOT, csflow
 
 from csflow import Project, RunResult
 from csflow.demo.server import DemoShop
 from csflow.engine.dry_run import PREVIEW
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[DemoShop]:
-    with DemoShop() as running:  # this module's own: a write that slipped through shows here
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -119,25 +110,16 @@ async def test_graphql_mutations_stay_home_and_queries_are_made(
 
 
 def test_cli_dry_run_shows_what_was_not_sent(shop: DemoShop, env: dict[str, str]) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "csflow",
-            "run",
-            "cancel_order",
-            "-p",
-            "flows",
-            "--dry-run",
-            "--json",
-            "-i",
-            "order_number=ORD-1002",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    proc = csflow(
+        "run",
+        "cancel_order",
+        "-p",
+        "flows",
+        "--dry-run",
+        "--json",
+        "-i",
+        "order_number=ORD-1002",
         env=env,
-        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -146,44 +128,27 @@ def test_cli_dry_run_shows_what_was_not_sent(shop: DemoShop, env: dict[str, str]
 
 
 def test_record_makes_a_case_that_replays(
-    shop: DemoShop, env: dict[str, str], tmp_path: Path
+    shop: DemoShop, env: dict[str, str], shipped_copy: Path
 ) -> None:
-    project = tmp_path / "p"
-    shutil.copytree(ROOT / "flows", project, ignore=shutil.ignore_patterns(".csflow", "tests"))
+    project = shipped_copy
     case = project / "tests" / "flows" / "recorded.yaml"
     case.parent.mkdir(parents=True)
-    rec = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "csflow",
-            "run",
-            "wismo",
-            "-p",
-            str(project),
-            "--record",
-            str(case),
-            "-i",
-            "email=shipped@demo.shop",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    rec = csflow(
+        "run",
+        "wismo",
+        "-p",
+        str(project),
+        "--record",
+        str(case),
+        "-i",
+        "email=shipped@demo.shop",
         env=env,
-        timeout=60,
     )
     assert rec.returncode == 0, rec.stderr
     text = case.read_text()
     assert "shipped@demo.shop" not in text and shop.token not in text  # scrubbed
     assert "person1@example.com" in text and "/orders" in text
-    replay = subprocess.run(
-        [sys.executable, "-m", "csflow", "test", "-p", str(project)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**env, "COLUMNS": "200"},
-        timeout=60,
-    )
+    replay = csflow("test", "-p", str(project), env=env, columns=200)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "1 passed, 0 failed" in replay.stdout
 
@@ -197,31 +162,21 @@ def test_record_makes_a_case_that_replays(
     ],
 )
 def test_a_recorded_dry_run_replays_as_a_dry_run(
-    shop: DemoShop, env: dict[str, str], tmp_path: Path, flow: str, inputs: list[str]
+    shop: DemoShop, env: dict[str, str], shipped_copy: Path, flow: str, inputs: list[str]
 ) -> None:
-    project = tmp_path / "p"
-    shutil.copytree(ROOT / "flows", project, ignore=shutil.ignore_patterns(".csflow", "tests"))
+    project = shipped_copy
     case = project / "tests" / "flows" / "recorded.yaml"
     case.parent.mkdir(parents=True)
-    rec = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "csflow",
-            "run",
-            flow,
-            "-p",
-            str(project),
-            "--dry-run",
-            "--record",
-            str(case),
-            *[arg for pair in inputs for arg in ("-i", pair)],
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    rec = csflow(
+        "run",
+        flow,
+        "-p",
+        str(project),
+        "--dry-run",
+        "--record",
+        str(case),
+        *[arg for pair in inputs for arg in ("-i", pair)],
         env=env,
-        timeout=60,
     )
     assert rec.returncode == 0, rec.stderr
     recorded = case.read_text()
@@ -229,14 +184,7 @@ def test_a_recorded_dry_run_replays_as_a_dry_run(
     assert "CancelOrder" not in recorded and "cancelSubscription" not in recorded  # kept back
     for personal in ("active@demo.shop", "Noah", "Fischer", "+49 160 9876 5432"):
         assert personal not in recorded
-    replay = subprocess.run(
-        [sys.executable, "-m", "csflow", "test", "-p", str(project)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**env, "COLUMNS": "200"},
-        timeout=60,
-    )
+    replay = csflow("test", "-p", str(project), env=env, columns=200)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "1 passed, 0 failed" in replay.stdout
     assert _order_status(shop, "ORD-1001") == "NEW"

@@ -8,13 +8,12 @@ twice.
 
 from __future__ import annotations
 
-import asyncio
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from support import until
 
 from csflow import Project
 from csflow.adapters.transport import make_transport
@@ -50,12 +49,6 @@ steps:
       variables: {id: "{{ id }}"}
     extract: {refunded: subscription.lastCharge.refunded, plan: subscription.plan.name}
 """
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[DemoShop]:
-    with DemoShop() as running:  # its own: the refund below must not reach other tests
-        yield running
 
 
 @pytest.fixture
@@ -118,7 +111,8 @@ async def test_a_timed_out_mutation_without_a_key_is_unknown_and_never_retried(s
     assert step.outcome == "unknown" and result.error["outcome"] == "unknown"
     assert step.attempts == 1 and len(sent) == 1  # `on: [timeout]`, yet sent only once
     assert b"mutation Refund" in sent[0]
-    await asyncio.sleep(0.8)  # let the delayed request end before the module's next test
+    # The shop still holds the timed-out request: let it end before the module's next test.
+    await until(lambda: shop.app.state.shop.held == 0, what="the delayed request to end")
 
 
 async def test_errors_fail_the_step_and_name_the_refusal(shop, project):

@@ -8,13 +8,11 @@ address the WSDL gives (Demo Shop serves its own).
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from csflow import Project, ProjectError
-from csflow.demo.server import DemoShop
 
 FLOW = """
 name: erp_status
@@ -28,12 +26,6 @@ steps:
       status: status
       carrier: {xpath: "string(//erp:shipment[last()]/erp:carrier)"}
 """
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[DemoShop]:
-    with DemoShop() as running:
-        yield running
 
 
 def write(root: Path, wsdl_url: str, password: str) -> Path:

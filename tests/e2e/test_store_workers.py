@@ -10,18 +10,17 @@ are in, while the store is slow to commit (``burst`` says how).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
-import socket
 import sqlite3
-import time
 from pathlib import Path
 
 import httpx
-from test_channels_cli import csflow
-from test_channels_support import KEYS, write
+from channels_support import KEYS, write
+from support import csflow_running, free_port, wait_until
 
 from csflow.serve.generic import RUN_ID_HEADER
 
@@ -44,16 +43,10 @@ ECHO = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def worker_pids(lines: list[str], count: int, within: float = 30.0) -> list[int]:
+def worker_pids(lines: list[str], count: int) -> list[int]:
     """The workers' pids, from uvicorn's "Started server process [PID]" lines (JSON logs)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+
+    def started() -> list[int]:
         pids = []
         for line in list(lines):
             try:
@@ -63,10 +56,18 @@ def worker_pids(lines: list[str], count: int, within: float = 30.0) -> list[int]
             found = re.search(r"Started server process \[(\d+)\]", message)
             if found:
                 pids.append(int(found.group(1)))
-        if len(pids) >= count:
-            return pids[:count]
-        time.sleep(0.05)
-    raise AssertionError("the workers did not start:\n" + "".join(lines))
+        return pids[:count] if len(pids) >= count else []
+
+    return wait_until(
+        started, what=f"{count} workers to start", timeout=30, detail=lambda: "".join(lines)
+    )
+
+
+def answers_health(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def take_write_lock(store: Path) -> sqlite3.Connection:
@@ -86,7 +87,7 @@ async def burst(url: str, store: Path, victim: int) -> tuple[list[str], int]:
     answered: list[str] = []
     third = asyncio.Event()
     gate = asyncio.Semaphore(CONCURRENCY)
-    loop = asyncio.get_running_loop()
+    answer = asyncio.Condition()  # notified at each answer
 
     async def one(client: httpx.AsyncClient, i: int) -> None:
         async with gate:
@@ -100,6 +101,8 @@ async def burst(url: str, store: Path, victim: int) -> tuple[list[str], int]:
                 return  # the killed worker's connections: no answer, nothing to check
         assert r.status_code == 200, r.text
         answered.append(r.headers[RUN_ID_HEADER.decode()])
+        async with answer:
+            answer.notify_all()
         if len(answered) >= KILL_AFTER:
             third.set()
 
@@ -107,9 +110,11 @@ async def burst(url: str, store: Path, victim: int) -> tuple[list[str], int]:
         await third.wait()
         lock = await asyncio.to_thread(take_write_lock, store)
         held = len(answered)
-        until = loop.time() + LOCK_HELD
-        while len(answered) < held + CONCURRENCY and loop.time() < until:
-            await asyncio.sleep(0.01)  # bounded: answers must not come while no run commits
+        # The lock stays held for LOCK_HELD, the window in which no run can commit and so no
+        # answer may come, or until a whole round of answers came anyway: the bug.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LOCK_HELD), answer:
+                await answer.wait_for(lambda: len(answered) >= held + CONCURRENCY)
         os.kill(victim, signal.SIGKILL)
         killed = len(answered)
         await asyncio.to_thread(lock.execute, "ROLLBACK")
@@ -144,18 +149,11 @@ def test_no_answered_run_is_lost_when_a_worker_is_killed(tmp_path: Path) -> None
     port = free_port()
     env = {**KEYS, "CSFLOW_STORE": str(store)}
     args = ("serve", "-p", str(project), "--port", str(port), "--workers", "2")
-    with csflow(*args, env=env) as proc:
+    with csflow_running(*args, env=env) as proc:
         pids = worker_pids(proc.err, 2)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:  # both workers listen once the supervisor says so; wait for an answer
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "csflow serve did not answer"
-            time.sleep(0.05)
+        # Both workers listen once the supervisor says so; wait for an answer.
+        wait_until(lambda: answers_health(url), what="csflow serve to answer", timeout=30)
         answered, after = asyncio.run(burst(url, store, pids[0]))
         _, _, err = proc.stop()
     assert after > 0, "the kill did not land mid-burst"

@@ -116,13 +116,10 @@ async def test_api_down_fails_with_a_friendly_reply(shipped, demo_shop):
     assert call.status == 503 and call.attempts == 2  # the connection retries 503 once
 
 
-async def test_wrong_token_is_an_auth_error(shop_env, tmp_path):
-    import shutil
-
+async def test_wrong_token_is_an_auth_error(shop_env, shipped_copy):
     from csflow import Project
 
-    project_dir = tmp_path / "p"
-    shutil.copytree("flows", project_dir)
+    project_dir = shipped_copy
     (project_dir / "secrets" / "demo-shop.token").write_text("wrong-token-123\n")
     project = Project.load(project_dir, environ=shop_env)
     result = await project.run("find_order", {"email": "shipped@demo.shop"})

@@ -104,7 +104,7 @@ def echo() -> Answer:
 
 def slow(delay: float, then: Answer | None = None) -> Answer:
     async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay)  # a slow merchant: the fault being served
         await (then or json({"slow": True}))(request, writer)
 
     return answer
@@ -114,7 +114,7 @@ def hang() -> Answer:
     """Read the request and never answer."""
 
     async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # a merchant that never answers: the fault being served
 
     return answer
 
@@ -130,7 +130,7 @@ def trickle(interval: float = 0.05, piece: bytes = b" ") -> Answer:
         writer.write(b'{"pad": "')
         while True:
             await writer.drain()
-            await asyncio.sleep(interval)
+            await asyncio.sleep(interval)  # the trickle is the fault being served
             writer.write(piece)
 
     return answer
@@ -282,10 +282,11 @@ class FaultServer:
             loop.run_forever()
         finally:
             server.close()
-            for task in asyncio.all_tasks(loop):
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
                 task.cancel()
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(asyncio.sleep(0.05))
+            if tasks:  # wait for the cancelled answers to end
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

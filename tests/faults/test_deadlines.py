@@ -59,7 +59,7 @@ ACTIONS = {
 
     @action("naps.sleep")
     def sleep() -> dict:
-        time.sleep(5)
+        time.sleep(5)  # the behaviour under test: a blocking action past the deadline
         return {}
     """
 }

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from server import FaultServer, Request, json, status, xml
+from support import free_port
 
 from csflow.adapters.connections import idempotency_header
 from csflow.adapters.transport import translate
@@ -159,18 +160,12 @@ def test_an_answer_that_is_not_http_is_connect_and_retried(
 # -- 7: why a connection failed ----------------------------------------------------------------
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_a_refused_connection_says_refused(projects: Any, transport: str) -> None:
     project = projects.make(
         CONNECTIONS,
         FLOWS,
         env={
-            "FAULTS_URL": f"http://127.0.0.1:{_closed_port()}",
+            "FAULTS_URL": f"http://127.0.0.1:{free_port()}",
             "GRAPHQL_URL": "http://127.0.0.1:9/g",
         },
     )

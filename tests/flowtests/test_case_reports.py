@@ -6,14 +6,12 @@ folder, so that pytest's flow-test plugin never collects them from here.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import csflow
 
 from csflow import Project
 from csflow.engine.model import TestCase
@@ -35,17 +33,6 @@ def _case(**fields: Any) -> TestCase:
     return TestCase.model_validate({"name": "a case", **fields})
 
 
-def _csflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "csflow", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=60,
-    )
-
-
 def test_unknown_inputs_outputs_and_path_steps_are_placed_with_did_you_mean(
     tmp_path: Path,
 ) -> None:
@@ -65,7 +52,7 @@ def test_unknown_inputs_outputs_and_path_steps_are_placed_with_did_you_mean(
 
 def test_validate_checks_the_test_files(tmp_path: Path) -> None:
     root = _project(tmp_path, "misspelt.yaml")
-    proc = _csflow("validate", "-p", str(root), cwd=tmp_path)
+    proc = csflow("validate", "-p", str(root), cwd=tmp_path, columns=200)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     place = f"{Path('tests', 'flows', 'misspelt.yaml')}:5:14:"
     assert f"{place} 'emial' is not an input" in proc.stdout + proc.stderr
@@ -131,7 +118,7 @@ async def test_repeat_answers_every_attempt(tmp_path: Path) -> None:
 
 def test_k_with_no_match_says_so_and_exits_5(tmp_path: Path) -> None:
     root = _project(tmp_path, "lookup.yaml", "customer.yaml")
-    proc = _csflow("test", "-p", str(root), "-k", "nomatch", cwd=tmp_path)
+    proc = csflow("test", "-p", str(root), "-k", "nomatch", cwd=tmp_path, columns=200)
     assert proc.returncode == 5
     assert "no case matches -k 'nomatch'" in proc.stderr
     assert "no cases" not in proc.stdout
@@ -139,7 +126,7 @@ def test_k_with_no_match_says_so_and_exits_5(tmp_path: Path) -> None:
 
 def test_k_gives_coverage_for_the_selected_flows_only(tmp_path: Path) -> None:
     root = _project(tmp_path, "lookup.yaml", "customer.yaml")
-    proc = _csflow("test", "-p", str(root), "-k", "customer", cwd=tmp_path)
+    proc = csflow("test", "-p", str(root), "-k", "customer", cwd=tmp_path, columns=200)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     coverage = [line for line in proc.stdout.splitlines() if line.endswith("branches")]
     assert coverage == ["customer: 1/2 branches"]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import csflow
 
 FLOW = """\
 name: lookup
@@ -71,18 +72,15 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+TOKEN = {"FT_TOKEN": "ft-secret-token"}
+
+
 def _env() -> dict[str, str]:
-    return {**os.environ, "FT_TOKEN": "ft-secret-token", "COLUMNS": "200"}
+    return {**os.environ, **TOKEN, "COLUMNS": "200"}
 
 
 def test_csflow_test_names_each_failure_with_a_readable_diff(project: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "csflow", "test", "-p", str(project)],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=60,
-    )
+    proc = csflow("test", "-p", str(project), env=TOKEN, columns=200)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     out = proc.stdout
     assert "2 passed, 2 failed" in out
@@ -97,13 +95,7 @@ def test_csflow_test_names_each_failure_with_a_readable_diff(project: Path) -> N
 
 
 def test_pytest_gives_the_same_verdicts(project: Path) -> None:
-    cli = subprocess.run(
-        [sys.executable, "-m", "csflow", "test", "-p", str(project)],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=60,
-    )
+    cli = csflow("test", "-p", str(project), env=TOKEN, columns=200)
     py = subprocess.run(
         [
             sys.executable,

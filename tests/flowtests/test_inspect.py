@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jmespath
+import support
+from support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def csflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "csflow", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **(env or {}), "COLUMNS": "200"},
-        timeout=60,
-    )
+    return support.csflow(*args, env=env, columns=200)
 
 
 def test_every_leaf_path_reaches_its_value() -> None:
@@ -85,7 +77,7 @@ def test_a_wsdl_url_that_cannot_be_read_exits_1_in_one_line(tmp_path: Path) -> N
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "noop.yaml").write_text("name: noop\nsteps:\n  - return: {}\n")
     (tmp_path / "connections.yaml").write_text(
-        f"erp: {{type: soap, wsdl: 'http://127.0.0.1:{closed_port()}/erp?wsdl'}}\n"
+        f"erp: {{type: soap, wsdl: 'http://127.0.0.1:{free_port()}/erp?wsdl'}}\n"
     )
     proc = csflow("inspect", "erp", "-p", str(tmp_path))
     assert proc.returncode == 1, proc.stderr
@@ -98,7 +90,7 @@ def test_inspect_exit_codes_follow_the_readme(shop_env: dict[str, str]) -> None:
     missing = csflow("inspect", "shop", "--get", "/orders/ORD-0000", "-p", "flows", env=shop_env)
     assert missing.returncode == 1, missing.stderr  # the API answered an error
     assert "→ 404" in missing.stdout
-    down = {**shop_env, "DEMO_SHOP_URL": f"http://127.0.0.1:{closed_port()}/api"}
+    down = {**shop_env, "DEMO_SHOP_URL": f"http://127.0.0.1:{free_port()}/api"}
     unreachable = csflow("inspect", "shop", "--get", "/orders", "-p", "flows", env=down)
     assert unreachable.returncode == 1, unreachable.stderr
     assert unreachable.stderr.startswith("Error: connect") and "Traceback" not in unreachable.stderr
@@ -112,10 +104,3 @@ def test_get_is_refused_for_soap_and_graphql_not_ignored() -> None:
         assert proc.returncode == 2, proc.stderr
         assert f"--get is for REST connections; '{name}' is" in proc.stderr
         assert proc.stdout == ""
-
-
-def closed_port() -> int:
-    """A loopback port that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
+from support import ROOT, csflow
 
 from csflow.engine.errors import Problem
 from csflow.engine.source import load_yaml
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _yaml(path: Path) -> object:
@@ -26,12 +24,7 @@ def _yaml(path: Path) -> object:
 @pytest.fixture(scope="module")
 def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     out = tmp_path_factory.mktemp("schemas")
-    proc = subprocess.run(
-        [sys.executable, "-m", "csflow", "schema", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    proc = _schema("--out", str(out))
     assert proc.returncode == 0, proc.stderr
     return {
         p.name.split("-")[1].split(".")[0]: json.loads(p.read_text()) for p in out.glob("*.json")
@@ -115,12 +108,7 @@ def test_short_forms_are_allowed(schemas: dict[str, dict]) -> None:
 
 
 def _schema(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "csflow", "schema", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    return csflow("schema", *args)
 
 
 def test_schema_with_no_kind_prints_the_flow_schema() -> None:

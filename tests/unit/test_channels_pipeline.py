@@ -67,7 +67,7 @@ def test_the_access_log_writes_once_per_turn_of_the_loop() -> None:
         for i in range(10):
             logger.warning("request", extra={"fields": {"n": i}})
         written_before_the_turn_ends = stream.writes
-        await asyncio.sleep(0)  # the loop's next turn
+        await asyncio.sleep(0)  # the loop's next turn: the flush under test comes then
         return written_before_the_turn_ends
 
     try:

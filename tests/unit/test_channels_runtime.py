@@ -89,7 +89,7 @@ class Sleeper:
         self.deadline = deadline
         if self.fail is not None:
             raise self.fail
-        await asyncio.sleep(self.seconds)
+        await asyncio.sleep(self.seconds)  # a run that overruns: the behaviour under test
         raise AssertionError("the backstop should have cut this run")
 
 

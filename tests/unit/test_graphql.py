@@ -29,64 +29,15 @@ subs:
   retry: {{attempts: 3, backoff: 10ms, on: [connect, timeout, 5xx]}}
 """
 
-FIND = """
-name: find
-inputs: {email: string}
-outputs: {name: string, plan: string, count: integer}
-steps:
-  - id: customer
-    call: graphql
-    with:
-      connection: subs
-      query: |
-        query Find($email: String!) {
-          customer(email: $email) { name subscriptions { id plan { name } } }
-        }
-      variables: {email: "{{ email }}"}
-    extract:
-      name: customer.name
-      plan: "customer.subscriptions[0].plan.name"
-      count: {path: "length(customer.subscriptions)", type: integer}
-"""
-
-REFUND = """
-name: refund
-inputs: {id: string}
-outputs: {amount: number}
-steps:
-  - id: refund
-    call: graphql
-    with:
-      connection: subs
-      query: "mutation Refund($id: ID!) { refundLastCharge(id: $id) { id amount } }"
-      variables: {id: "{{ id }}"}
-    extract: {amount: refundLastCharge.amount}
-    on_error: refused
-  - return: {}
-  - id: refused
-    reply: >-
-      {{ steps.refund.error.code }} | {{ steps.refund.error.data }} | {{ steps.refund.error.errors[0].path }}
-  - fail: "{{ steps.refund.error.message }}"
-"""
-
-PAUSE = """
-name: pause
-inputs: {id: string, until: date}
-outputs: {until: date}
-steps:
-  - call: graphql
-    with:
-      connection: subs
-      query: |
-        mutation Pause($id: ID!, $until: Date!) {
-          pauseSubscription(id: $id, until: $until) { pausedUntil }
-        }
-      variables: {id: "{{ id }}", until: "{{ until }}"}
-    extract: {until: {path: pauseSubscription.pausedUntil, type: date}}
-"""
+FLOWS = Path(__file__).parent / "projects" / "graphql" / "flows"  # shared by several tests
+FIND = FLOWS / "find.yaml"
+REFUND = FLOWS / "refund.yaml"
+PAUSE = FLOWS / "pause.yaml"
 
 
-def load(proj: ProjectFiles, *flows: str, connections: str = CONNECTIONS, schema: str = SCHEMA):
+def load(
+    proj: ProjectFiles, *flows: str | Path, connections: str = CONNECTIONS, schema: str = SCHEMA
+):
     proj.write(
         flows={f"f{i}": text for i, text in enumerate(flows)},
         connections=connections,
@@ -143,8 +94,10 @@ async def test_errors_fail_the_step_with_their_messages_and_keep_partial_data(pr
 
 
 async def test_a_timed_out_mutation_without_a_key_is_unknown_and_never_retried(proj):
-    keyed = REFUND.replace("name: refund", "name: keyed").replace(
-        "    extract:", '    idempotency_key: "refund-{{ id }}"\n    extract:'
+    keyed = (
+        REFUND.read_text()
+        .replace("name: refund", "name: keyed")
+        .replace("    extract:", '    idempotency_key: "refund-{{ id }}"\n    extract:')
     )
     project = load(proj, REFUND, keyed)
 

@@ -11,145 +11,30 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from unit_support import ProjectFiles
 
-from csflow import RunResult
+from csflow import Project, RunResult
 
 TOKEN = "tok_live_9f8e7d6c5b4a"
 PASSWORD = "pw-Secret-5678"
 API_KEY = "key-0123456789abcdef"
-SHOP = "https://shop.example.com/api"
-
-CONNECTIONS = """
-shop:
-  type: rest
-  base_url: https://shop.example.com/api
-  auth: {type: bearer, token: {env: SHOP_TOKEN}}
-  timeout: 2s
-  retry: {attempts: 3, backoff: 10ms, on: [connect, timeout, 502, 503, 504]}
-erp:
-  type: rest
-  base_url: https://erp.example.com
-  auth: {type: basic, username: csflow, password: {env: ERP_PASSWORD}}
-keyed_header:
-  type: rest
-  base_url: https://keyed.example.com
-  auth: {type: api_key, key: {env: KEYED_KEY}, header: X-Api-Key}
-keyed_query:
-  type: rest
-  base_url: https://keyed.example.com
-  auth: {type: api_key, key: {env: KEYED_KEY}, query: api_key}
-"""
-
-FLOWS = {
-    "get": """
-    name: get
-    inputs:
-      id: string
-      email: {type: string, required: false}
-    outputs:
-      status: string
-    steps:
-      - id: order
-        call: http
-        with:
-          connection: shop
-          path: "/orders/{{ id }}"
-          query: {email: "{{ email }}", q: "a b&c", page: 2}
-        extract: {status: status}
-      - reply: "{{ steps.order.status }} {{ status }}"
-    """,
-    "auth": """
-    name: auth
-    inputs:
-      conn: string
-    steps:
-      - call: http
-        with: {connection: erp, path: /ping}
-        if: "conn == 'erp'"
-      - call: http
-        with: {connection: keyed_header, path: /ping}
-        if: "conn == 'keyed_header'"
-      - call: http
-        with: {connection: keyed_query, path: /ping, query: {x: "1"}}
-        if: "conn == 'keyed_query'"
-    """,
-    "maybe": """
-    name: maybe
-    outputs:
-      found: boolean
-    steps:
-      - id: order
-        call: http
-        with: {connection: shop, path: /orders/1, ok_status: [404]}
-      - switch:
-          - if: "steps.order.status == 404"
-            next: missing
-      - return: {found: true}
-      - id: missing
-        return: {found: false}
-    """,
-    "create": """
-    name: create
-    steps:
-      - id: create
-        call: http
-        with: {connection: shop, method: POST, path: /orders, json: {sku: A, qty: 1}}
-    """,
-    "create_keyed": """
-    name: create_keyed
-    inputs:
-      cart: string
-    steps:
-      - id: create
-        call: http
-        idempotency_key: "order-{{ cart }}"
-        with: {connection: shop, method: POST, path: /orders, json: {sku: A, qty: 1}}
-    """,
-    "create_quick": """
-    name: create_quick
-    steps:
-      - id: create
-        call: http
-        timeout: 200ms
-        retry: {attempts: 3, backoff: 10ms, on: [timeout]}
-        with: {connection: shop, method: POST, path: /orders, json: {sku: A}}
-    """,
-    "quick": """
-    name: quick
-    steps:
-      - id: order
-        call: http
-        timeout: 200ms
-        retry: {attempts: 1}
-        with: {connection: shop, path: /orders/1}
-    """,
-    "echo": """
-    name: echo
-    steps:
-      - id: order
-        call: http
-        with: {connection: shop, path: /orders/1}
-        extract: {note: note}
-        on_error: continue
-      - reply: "{{ note }} {{ steps.order.error.message if steps.order.error else '' }}"
-    """,
-}
+SHOP = "https://shop.example.com/api"  # projects/http/connections.yaml
+PROJECT = Path(__file__).parent / "projects" / "http"
 
 
 @pytest.fixture
-def shop(proj: ProjectFiles, monkeypatch: pytest.MonkeyPatch) -> Any:
+def project(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The project of ``projects/http``: a shop, an ERP and two keyed APIs, all under respx."""
     monkeypatch.setenv("CSFLOW_TRANSPORT", "httpcore")
     monkeypatch.setenv("SHOP_TOKEN", TOKEN)
     monkeypatch.setenv("ERP_PASSWORD", PASSWORD)
     monkeypatch.setenv("KEYED_KEY", API_KEY)
-    proj.write(flows=FLOWS, connections=CONNECTIONS)
-    return proj.load()
+    return Project.load(PROJECT)
 
 
 @pytest.fixture
@@ -166,47 +51,47 @@ def error_kind(result: RunResult) -> str:
 # -- auth --------------------------------------------------------------------------------------
 
 
-def test_bearer_auth_sends_the_token(shop: Any, router: respx.MockRouter) -> None:
+def test_bearer_auth_sends_the_token(project: Any, router: respx.MockRouter) -> None:
     route = router.get(url__startswith=SHOP).mock(
         return_value=httpx.Response(200, json={"status": "SHP"})
     )
-    result = shop.run_sync("get", {"id": "1"})
+    result = project.run_sync("get", {"id": "1"})
     assert result.status == "completed", result.error
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
-def test_basic_auth_sends_user_and_password(shop: Any, router: respx.MockRouter) -> None:
+def test_basic_auth_sends_user_and_password(project: Any, router: respx.MockRouter) -> None:
     route = router.get("https://erp.example.com/ping").mock(return_value=httpx.Response(204))
-    assert shop.run_sync("auth", {"conn": "erp"}).status == "completed"
+    assert project.run_sync("auth", {"conn": "erp"}).status == "completed"
     scheme, _, encoded = route.calls.last.request.headers["Authorization"].partition(" ")
     assert scheme == "Basic"
     assert base64.b64decode(encoded).decode() == f"csflow:{PASSWORD}"
 
 
-def test_api_key_auth_in_a_header(shop: Any, router: respx.MockRouter) -> None:
+def test_api_key_auth_in_a_header(project: Any, router: respx.MockRouter) -> None:
     route = router.get("https://keyed.example.com/ping").mock(return_value=httpx.Response(204))
-    assert shop.run_sync("auth", {"conn": "keyed_header"}).status == "completed"
+    assert project.run_sync("auth", {"conn": "keyed_header"}).status == "completed"
     request = route.calls.last.request
     assert request.headers["X-Api-Key"] == API_KEY
     assert "api_key" not in request.url.params
 
 
-def test_api_key_auth_in_the_query(shop: Any, router: respx.MockRouter) -> None:
+def test_api_key_auth_in_the_query(project: Any, router: respx.MockRouter) -> None:
     route = router.get(url__startswith="https://keyed.example.com/ping").mock(
         return_value=httpx.Response(204)
     )
-    assert shop.run_sync("auth", {"conn": "keyed_query"}).status == "completed"
+    assert project.run_sync("auth", {"conn": "keyed_query"}).status == "completed"
     params = route.calls.last.request.url.params
     assert (params["api_key"], params["x"]) == (API_KEY, "1")
 
 
 def test_a_secret_given_to_project_load_is_the_one_sent(
-    proj: ProjectFiles, monkeypatch: pytest.MonkeyPatch, router: respx.MockRouter
+    monkeypatch: pytest.MonkeyPatch, router: respx.MockRouter
 ) -> None:
     monkeypatch.setenv("CSFLOW_TRANSPORT", "httpcore")
     monkeypatch.delenv("SHOP_TOKEN", raising=False)
-    proj.write(flows={"get": FLOWS["get"]}, connections=CONNECTIONS.split("erp:")[0])
-    project = proj.load(environ={"SHOP_TOKEN": TOKEN})
+    secrets = {"SHOP_TOKEN": TOKEN, "ERP_PASSWORD": PASSWORD, "KEYED_KEY": API_KEY}
+    project = Project.load(PROJECT, environ=secrets)
     route = router.get(url__startswith=SHOP).mock(return_value=httpx.Response(200, json={}))
     project.run_sync("get", {"id": "1"})
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -216,12 +101,12 @@ def test_a_secret_given_to_project_load_is_the_one_sent(
 
 
 def test_path_values_are_one_segment_and_query_values_are_encoded(
-    shop: Any, router: respx.MockRouter
+    project: Any, router: respx.MockRouter
 ) -> None:
     route = router.get(url__startswith="https://shop.example.com/").mock(
         return_value=httpx.Response(200, json={"status": "SHP"})
     )
-    result = shop.run_sync("get", {"id": "a/../b?x=1#frag", "email": "jane+1@example.com"})
+    result = project.run_sync("get", {"id": "a/../b?x=1#frag", "email": "jane+1@example.com"})
     assert result.status == "completed", result.error
     url = route.calls.last.request.url
     assert url.host == "shop.example.com"
@@ -230,23 +115,23 @@ def test_path_values_are_one_segment_and_query_values_are_encoded(
     assert b"jane%2B1%40example.com" in url.query
 
 
-def test_a_path_value_cannot_change_the_host(shop: Any, router: respx.MockRouter) -> None:
+def test_a_path_value_cannot_change_the_host(project: Any, router: respx.MockRouter) -> None:
     route = router.route().mock(return_value=httpx.Response(200, json={}))
-    shop.run_sync("get", {"id": "//evil.example/x"})
+    project.run_sync("get", {"id": "//evil.example/x"})
     assert route.calls.last.request.url.host == "shop.example.com"
 
 
-def test_an_unset_query_value_is_left_out(shop: Any, router: respx.MockRouter) -> None:
+def test_an_unset_query_value_is_left_out(project: Any, router: respx.MockRouter) -> None:
     route = router.get(url__startswith=SHOP).mock(return_value=httpx.Response(200, json={}))
-    shop.run_sync("get", {"id": "1"})
+    project.run_sync("get", {"id": "1"})
     assert "email" not in route.calls.last.request.url.params
 
 
-def test_json_body_is_sent_as_json(shop: Any, router: respx.MockRouter) -> None:
+def test_json_body_is_sent_as_json(project: Any, router: respx.MockRouter) -> None:
     route = router.post(f"{SHOP}/orders").mock(
         return_value=httpx.Response(201, json={"id": "ORD-9"})
     )
-    result = shop.run_sync("create")
+    result = project.run_sync("create")
     assert result.status == "completed", result.error
     request = route.calls.last.request
     assert json.loads(request.content) == {"sku": "A", "qty": 1}
@@ -257,19 +142,19 @@ def test_json_body_is_sent_as_json(shop: Any, router: respx.MockRouter) -> None:
 # -- answers -------------------------------------------------------------------------------------
 
 
-def test_the_data_and_status_of_an_answer(shop: Any, router: respx.MockRouter) -> None:
+def test_the_data_and_status_of_an_answer(project: Any, router: respx.MockRouter) -> None:
     router.get(url__startswith=SHOP).mock(return_value=httpx.Response(200, json={"status": "SHP"}))
-    result = shop.run_sync("get", {"id": "1"})
+    result = project.run_sync("get", {"id": "1"})
     assert result.outputs == {"status": "SHP"}
     assert result.reply == "200 SHP"
 
 
 @pytest.mark.parametrize(("status", "found"), [(404, False), (200, True)])
 def test_ok_status_lets_a_flow_branch_on_the_status(
-    shop: Any, router: respx.MockRouter, status: int, found: bool
+    project: Any, router: respx.MockRouter, status: int, found: bool
 ) -> None:
     router.get(f"{SHOP}/orders/1").mock(return_value=httpx.Response(status, json={}))
-    result = shop.run_sync("maybe")
+    result = project.run_sync("maybe")
     assert result.status == "completed", result.error
     assert result.outputs == {"found": found}
 
@@ -285,10 +170,10 @@ def test_ok_status_lets_a_flow_branch_on_the_status(
     ],
 )
 def test_an_error_status_fails_the_step(
-    shop: Any, router: respx.MockRouter, status: int, kind: str
+    project: Any, router: respx.MockRouter, status: int, kind: str
 ) -> None:
     router.get(url__startswith=SHOP).mock(return_value=httpx.Response(status, json={"error": "no"}))
-    result = shop.run_sync("get", {"id": "1"})
+    result = project.run_sync("get", {"id": "1"})
     assert error_kind(result) == kind
     assert result.error["status"] == status
     assert result.error["step"] == "order"
@@ -310,37 +195,37 @@ def test_an_error_status_fails_the_step(
     ids=["html", "invalid json", "invalid xml"],
 )
 def test_a_body_that_is_not_data_is_a_parse_error(
-    shop: Any, router: respx.MockRouter, response: httpx.Response
+    project: Any, router: respx.MockRouter, response: httpx.Response
 ) -> None:
     router.get(url__startswith=SHOP).mock(return_value=response)
-    assert error_kind(shop.run_sync("get", {"id": "1"})) == "parse"
+    assert error_kind(project.run_sync("get", {"id": "1"})) == "parse"
 
 
-def test_a_connect_error_is_connect_and_is_retried(shop: Any, router: respx.MockRouter) -> None:
+def test_a_connect_error_is_connect_and_is_retried(project: Any, router: respx.MockRouter) -> None:
     route = router.get(url__startswith=SHOP).mock(
         side_effect=httpx.ConnectError("connection refused")
     )
-    result = shop.run_sync("get", {"id": "1"})
+    result = project.run_sync("get", {"id": "1"})
     assert error_kind(result) == "connect"
     assert route.call_count == 3
     assert result.steps[0].attempts == 3
 
 
-def test_a_read_timeout_is_timeout(shop: Any, router: respx.MockRouter) -> None:
+def test_a_read_timeout_is_timeout(project: Any, router: respx.MockRouter) -> None:
     router.get(url__startswith=SHOP).mock(side_effect=httpx.ReadTimeout("no answer"))
-    assert error_kind(shop.run_sync("get", {"id": "1"})) == "timeout"
+    assert error_kind(project.run_sync("get", {"id": "1"})) == "timeout"
 
 
 def test_a_server_that_does_not_answer_is_a_timeout_at_the_step_timeout(
-    shop: Any, router: respx.MockRouter
+    project: Any, router: respx.MockRouter
 ) -> None:
     async def hang(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # a merchant that does not answer: the fault under test
         return httpx.Response(200, json={})
 
     router.get(url__startswith=SHOP).mock(side_effect=hang)
     started = time.monotonic()
-    result = shop.run_sync("quick")
+    result = project.run_sync("quick")
     assert error_kind(result) == "timeout"
     assert time.monotonic() - started < 1.5
 
@@ -348,7 +233,7 @@ def test_a_server_that_does_not_answer_is_a_timeout_at_the_step_timeout(
 # -- retries and side effects -------------------------------------------------------------------
 
 
-def test_a_get_is_retried_on_503(shop: Any, router: respx.MockRouter) -> None:
+def test_a_get_is_retried_on_503(project: Any, router: respx.MockRouter) -> None:
     route = router.get(url__startswith=SHOP).mock(
         side_effect=[
             httpx.Response(503),
@@ -356,7 +241,7 @@ def test_a_get_is_retried_on_503(shop: Any, router: respx.MockRouter) -> None:
             httpx.Response(200, json={"status": "DLV"}),
         ]
     )
-    result = shop.run_sync("get", {"id": "1"})
+    result = project.run_sync("get", {"id": "1"})
     assert result.status == "completed", result.error
     assert result.outputs == {"status": "DLV"}
     assert route.call_count == 3
@@ -364,34 +249,36 @@ def test_a_get_is_retried_on_503(shop: Any, router: respx.MockRouter) -> None:
 
 
 def test_a_status_not_listed_in_retry_on_is_not_retried(
-    shop: Any, router: respx.MockRouter
+    project: Any, router: respx.MockRouter
 ) -> None:
     route = router.get(url__startswith=SHOP).mock(return_value=httpx.Response(500))
-    assert error_kind(shop.run_sync("get", {"id": "1"})) == "http_status"
+    assert error_kind(project.run_sync("get", {"id": "1"})) == "http_status"
     assert route.call_count == 1
 
 
-def test_a_retry_wait_never_passes_the_deadline(shop: Any, router: respx.MockRouter) -> None:
+def test_a_retry_wait_never_passes_the_deadline(project: Any, router: respx.MockRouter) -> None:
     route = router.get(url__startswith=SHOP).mock(
         return_value=httpx.Response(503, headers={"Retry-After": "30"})
     )
     started = time.monotonic()
-    result = shop.run_sync("get", {"id": "1"}, deadline=1.0)
+    result = project.run_sync("get", {"id": "1"}, deadline=1.0)
     assert time.monotonic() - started < 2.0
     assert result.status == "failed"
     assert route.call_count == 1
 
 
-def test_a_post_without_idempotency_key_is_not_retried(shop: Any, router: respx.MockRouter) -> None:
+def test_a_post_without_idempotency_key_is_not_retried(
+    project: Any, router: respx.MockRouter
+) -> None:
     route = router.post(f"{SHOP}/orders").mock(return_value=httpx.Response(503))
-    result = shop.run_sync("create")
+    result = project.run_sync("create")
     assert error_kind(result) == "http_status"
     assert route.call_count == 1
     assert "Idempotency-Key" not in route.calls.last.request.headers
 
 
 def test_a_post_with_idempotency_key_is_retried_with_the_same_key(
-    shop: Any, router: respx.MockRouter
+    project: Any, router: respx.MockRouter
 ) -> None:
     route = router.post(f"{SHOP}/orders").mock(
         side_effect=[
@@ -400,34 +287,34 @@ def test_a_post_with_idempotency_key_is_retried_with_the_same_key(
             httpx.Response(201, json={"id": "ORD-9"}),
         ]
     )
-    result = shop.run_sync("create_keyed", {"cart": "c-77"})
+    result = project.run_sync("create_keyed", {"cart": "c-77"})
     assert result.status == "completed", result.error
     keys = [call.request.headers.get("Idempotency-Key") for call in route.calls]
     assert keys == ["order-c-77"] * 3
 
 
 def test_a_post_whose_answer_timed_out_is_unknown_and_not_retried(
-    shop: Any, router: respx.MockRouter
+    project: Any, router: respx.MockRouter
 ) -> None:
     route = router.post(f"{SHOP}/orders").mock(side_effect=httpx.ReadTimeout("no answer"))
-    result = shop.run_sync("create_quick")
+    result = project.run_sync("create_quick")
     assert error_kind(result) == "timeout"
     assert route.call_count == 1
     assert result.error.get("outcome") == "unknown"
 
 
 def test_a_post_to_a_server_that_hangs_is_unknown_and_not_retried(
-    shop: Any, router: respx.MockRouter
+    project: Any, router: respx.MockRouter
 ) -> None:
     received = []
 
     async def hang(request: httpx.Request) -> httpx.Response:
         received.append(request)
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # a merchant that does not answer: the fault under test
         return httpx.Response(201, json={})
 
     router.post(f"{SHOP}/orders").mock(side_effect=hang)
-    result = shop.run_sync("create_quick")
+    result = project.run_sync("create_quick")
     assert error_kind(result) == "timeout"
     assert len(received) == 1, f"the POST reached the server {len(received)} times"
     assert result.steps[0].attempts == 1
@@ -450,14 +337,14 @@ def test_a_post_to_a_server_that_hangs_is_unknown_and_not_retried(
     ids=["401 echo", "500 echo", "200 echo", "html echo", "connect error", "timeout"],
 )
 def test_the_token_never_appears_in_a_result(
-    shop: Any, router: respx.MockRouter, answer: Any
+    project: Any, router: respx.MockRouter, answer: Any
 ) -> None:
     if isinstance(answer, Exception):
         router.get(url__startswith=SHOP).mock(side_effect=answer)
     else:
         router.get(url__startswith=SHOP).mock(return_value=answer)
     for flow, inputs in (("get", {"id": "1"}), ("echo", {})):
-        result = shop.run_sync(flow, inputs)
+        result = project.run_sync(flow, inputs)
         text = result.to_json()
         assert TOKEN not in text
         assert TOKEN not in str(result.error)
@@ -465,16 +352,16 @@ def test_the_token_never_appears_in_a_result(
 
 
 async def test_runs_on_one_loop_share_the_connection_client(
-    shop: Any, router: respx.MockRouter
+    project: Any, router: respx.MockRouter
 ) -> None:
     route = router.get(url__startswith=SHOP).mock(
         return_value=httpx.Response(200, json={"status": "SHP"})
     )
     try:
-        first = await shop.run("get", {"id": "1"})
-        second = await shop.run("get", {"id": "2"})
+        first = await project.run("get", {"id": "1"})
+        second = await project.run("get", {"id": "2"})
     finally:
-        await shop.aclose()
+        await project.aclose()
     assert (first.outputs, second.outputs) == ({"status": "SHP"}, {"status": "SHP"})
     assert [call.request.url.path for call in route.calls] == ["/api/orders/1", "/api/orders/2"]
     assert all(call.request.headers["Authorization"] == f"Bearer {TOKEN}" for call in route.calls)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from unit_support import ProjectFiles
@@ -151,12 +152,10 @@ def test_a_project_with_only_warnings_loads_and_keeps_them() -> None:
     assert project.run_sync("a").reply == "ok"
 
 
-def test_validate_prints_warnings_and_still_passes() -> None:
-    root = Path(__file__).parent / "projects" / "warnings_only"
+def test_validate_prints_warnings_and_still_passes(cli: Any) -> None:
     from click.testing import CliRunner
 
-    from csflow.cli.main import cli
-
+    root = Path(__file__).parent / "projects" / "warnings_only"
     out = CliRunner().invoke(cli, ["validate", "-p", str(root)])
     assert out.exit_code == 0, out.output
     assert "flows/a.yaml:10:9: warning: 'next' under 'extract' looks mis-indented" in out.stderr

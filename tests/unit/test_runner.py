@@ -14,54 +14,16 @@ from unit_support import ProjectFiles
 import csflow
 from csflow import RunResult, UsageError
 
-ACTIONS = """
-import asyncio
-import time
-from pathlib import Path
-
-from csflow import action
-
-
-@action("lookup")
-async def lookup(email: str) -> dict:
-    return {"found": email.endswith("@example.com"), "orders": [{"id": "ORD-1", "status": "SHP"}]}
-
-
-@action("boom")
-def boom(reason: str = "no reason") -> dict:
-    raise RuntimeError(f"boom: {reason}")
-
-
-@action("nap")
-async def nap(seconds: float = 30) -> dict:
-    await asyncio.sleep(seconds)
-    return {"slept": seconds}
-
-
-@action("nap_sync")
-def nap_sync(seconds: float = 30) -> dict:
-    time.sleep(seconds)
-    return {"slept": seconds}
-
-
-@action("echo")
-def echo(n: int = 0, flag: bool = False, value=None, *, ctx) -> dict:
-    return {"n": n, "n_type": type(n).__name__, "flag": flag, "value": value, "run_id": ctx.run_id}
-
-
-@action("touch")
-def touch(path: str) -> dict:
-    Path(path).write_text("ran")
-    return {}
-"""
+RUNNER = Path(__file__).parent / "projects" / "runner"
+FLOWS = RUNNER / "flows"  # the flows that several tests share
 
 
 @pytest.fixture
 def make(proj: ProjectFiles) -> Any:
-    """Write flows (with the shared actions) and load the project."""
+    """Write flows (texts, or paths of files) with the shared actions, and load the project."""
 
-    def make(**flows: str) -> Any:
-        proj.write(flows=flows, actions={"sim": ACTIONS})
+    def make(**flows: str | Path) -> Any:
+        proj.write(flows=flows, actions={"sim": RUNNER / "actions" / "sim.py"})
         return proj.load(environ={})
 
     return make
@@ -73,39 +35,10 @@ def ids(result: RunResult) -> list[str | None]:
 
 # -- switch, next, if ---------------------------------------------------------------------------
 
-SWITCH = """
-name: size
-inputs:
-  n: integer
-outputs:
-  size: string
-steps:
-  - switch:
-      - if: "n > 100"
-        next: big
-      - if: "n > 5"
-        next: medium
-      - if: "n > 1"
-        next: big
-      - next: small
-  - id: unreachable
-    set: {size: nowhere}
-  - id: big
-    set: {size: big}
-    next: done
-  - id: medium
-    set: {size: medium}
-    next: done
-  - id: small
-    set: {size: small}
-  - id: done
-    return: {}
-"""
-
 
 @pytest.mark.parametrize(("n", "size"), [(500, "big"), (9, "medium"), (3, "big"), (0, "small")])
 def test_switch_takes_the_first_match_or_the_default(make: Any, n: int, size: str) -> None:
-    result = make(size=SWITCH).run_sync("size", {"n": n})
+    result = make(size=FLOWS / "size.yaml").run_sync("size", {"n": n})
     assert result.status == "completed", result.error
     assert result.outputs == {"size": size}
     assert "unreachable" not in ids(result)
@@ -365,32 +298,18 @@ def test_a_variable_not_set_on_this_path_is_none(make: Any) -> None:
 
 # -- the step limit and the deadline ------------------------------------------------------------
 
-COUNTER = """
-name: loop
-inputs:
-  rounds: integer
-outputs:
-  i: integer
-steps:
-  - set: {i: 0}
-  - id: again
-    set: {i: "{{ i + 1 }}"}
-  - switch:
-      - if: "i < rounds"
-        next: again
-  - return: {}
-"""
-
 
 def test_a_run_may_take_exactly_a_thousand_steps(make: Any) -> None:
-    result = make(loop=COUNTER).run_sync("loop", {"rounds": 499})  # 1 + 2 * 499 + 1 steps
+    result = make(loop=FLOWS / "loop.yaml").run_sync(
+        "loop", {"rounds": 499}
+    )  # 1 + 2 * 499 + 1 steps
     assert result.status == "completed", result.error
     assert result.outputs == {"i": 499}
     assert len(result.steps) == 1000
 
 
 def test_the_thousand_and_first_step_fails_with_step_limit(make: Any) -> None:
-    result = make(loop=COUNTER).run_sync("loop", {"rounds": 500})
+    result = make(loop=FLOWS / "loop.yaml").run_sync("loop", {"rounds": 500})
     assert result.status == "failed"
     assert result.error["kind"] == "step_limit"
     assert len(result.steps) == 1000
@@ -479,33 +398,10 @@ def test_run_sync_returns_at_the_deadline_even_when_a_sync_action_sleeps(make: A
 
 # -- sub-flows ------------------------------------------------------------------------------------
 
-FIND = """
-name: find_order
-inputs:
-  email: string
-outputs:
-  found: boolean
-  order_id: string
-steps:
-  - id: orders
-    call: lookup
-    with: {email: "{{ email }}"}
-    extract:
-      found: found
-      order_id: "orders[0].id"
-  - id: check
-    switch:
-      - if: "not found"
-        next: missing
-  - return: {}
-  - id: missing
-    return: {order_id: "{{ none }}"}
-"""
-
 
 def test_a_sub_flow_outputs_become_variables(make: Any) -> None:
     project = make(
-        find_order=FIND,
+        find_order=FLOWS / "find_order.yaml",
         wismo="""
     name: wismo
     inputs:
@@ -527,7 +423,7 @@ def test_a_sub_flow_outputs_become_variables(make: Any) -> None:
 
 def test_a_sub_flow_with_as_gives_one_variable(make: Any) -> None:
     project = make(
-        find_order=FIND,
+        find_order=FLOWS / "find_order.yaml",
         wismo="""
     name: wismo
     outputs:
@@ -576,7 +472,7 @@ def test_a_failing_sub_flow_is_a_step_error_of_the_caller(make: Any) -> None:
 
 def test_a_sub_flow_gets_its_inputs_checked(make: Any) -> None:
     project = make(
-        find_order=FIND,
+        find_order=FLOWS / "find_order.yaml",
         outer="""
     name: outer
     steps:
@@ -765,7 +661,7 @@ def test_a_required_field_that_is_missing_goes_to_on_error(make: Any) -> None:
 
 def test_the_result_has_the_shape_of_section_8(make: Any) -> None:
     project = make(
-        find_order=FIND,
+        find_order=FLOWS / "find_order.yaml",
         wismo="""
     name: wismo
     inputs:

@@ -32,33 +32,10 @@ erp:
   retry: {attempts: 3, backoff: 10ms, on: [connect, timeout, 5xx]}
 """
 
-STATUS_FLOW = """
-name: status
-inputs: {number: string}
-outputs: {status: string, carrier: string, tracking: string, shipments: integer, updated: datetime, envelope_ns: string}
-steps:
-  - id: erp
-    call: soap
-    with: {connection: erp, operation: GetOrderStatus, args: {orderNumber: "{{ number }}"}}
-    extract:
-      status: status
-      carrier: {xpath: "string(//erp:shipment[last()]/erp:carrier)"}
-      tracking: "shipments.shipment[-1].trackingNumber"
-      shipments: {xpath: "count(/env:Envelope/env:Body/erp:GetOrderStatusResponse/erp:shipments/erp:shipment)"}
-      updated: {path: lastUpdate, type: datetime}
-      envelope_ns: {xpath: "namespace-uri(/*)"}
-"""
-
-CANCEL_FLOW = """
-name: cancel
-inputs: {number: string}
-outputs: {refund: number, currency: string}
-steps:
-  - id: cancel
-    call: soap
-    with: {connection: erp, operation: CancelOrder, args: {orderNumber: "{{ number }}", reason: Changed mind}}
-    extract: {refund: refundAmount, currency: currency}
-"""
+FLOWS = Path(__file__).parent / "projects" / "soap" / "flows"  # shared by several tests
+STATUS_FLOW = FLOWS / "status.yaml"
+CANCEL_FLOW = FLOWS / "cancel.yaml"
+ONE_CALL = FLOWS / "one.yaml"  # flow "one": one GetOrderStatus call, on connection erp
 
 
 def envelope(body: str) -> bytes:
@@ -86,7 +63,7 @@ def fault(code: str, text: str, detail_code: str) -> bytes:
     )
 
 
-def load(proj: ProjectFiles, *flows: str, connections: str = CONNECTIONS, wsdl: str = WSDL):
+def load(proj: ProjectFiles, *flows: str | Path, connections: str = CONNECTIONS, wsdl: str = WSDL):
     proj.write(
         flows={f"f{i}": text for i, text in enumerate(flows)},
         connections=connections,
@@ -333,26 +310,14 @@ def test_operations_and_arguments_are_checked_against_the_wsdl_at_their_place(pr
     ids=["missing", "not a wsdl", "dtd", "remote import", "file outside the project"],
 )
 def test_a_wsdl_that_cannot_be_used_is_a_problem_at_the_step(proj, wsdl, fragment):
-    flow = """
-    name: one
-    steps:
-      - call: soap
-        with: {connection: erp, operation: GetOrderStatus, args: {orderNumber: "1"}}
-    """
     files = {} if wsdl is None else {"wsdl/erp.wsdl": wsdl}
     (proj.root.parent / "outside.xsd").write_text("<schema/>")
-    proj.write(flows={"one": flow}, connections=CONNECTIONS, files=files)
+    proj.write(flows={"one": ONE_CALL}, connections=CONNECTIONS, files=files)
     problem = proj.problem(fragment, {"ERP_PASSWORD": "x"})
     assert proj.place(problem) == proj.at("flows/one.yaml", "erp,")
 
 
 def test_a_wsdl_outside_the_project_or_over_plain_http_is_never_read(proj):
-    flow = """
-    name: one
-    steps:
-      - call: soap
-        with: {connection: erp, operation: GetOrderStatus, args: {orderNumber: "1"}}
-    """
     connections = """
     erp:
       type: soap
@@ -363,7 +328,10 @@ def test_a_wsdl_outside_the_project_or_over_plain_http_is_never_read(proj):
     """
     (proj.root.parent / "outside.wsdl").write_text(WSDL)
     proj.write(
-        flows={"one": flow, "two": flow.replace("one", "two").replace("erp,", "far,")},
+        flows={
+            "one": ONE_CALL,
+            "two": ONE_CALL.read_text().replace("one", "two").replace("erp,", "far,"),
+        },
         connections=connections,
     )
     problems = proj.problems()
@@ -374,19 +342,13 @@ def test_a_wsdl_outside_the_project_or_over_plain_http_is_never_read(proj):
 
 
 def test_the_address_from_the_wsdl_must_be_https_unless_loopback(proj):
-    flow = """
-    name: one
-    steps:
-      - call: soap
-        with: {connection: erp, operation: GetOrderStatus, args: {orderNumber: "1"}}
-    """
     connections = """
     erp:
       type: soap
       wsdl: wsdl/erp.wsdl
     """
     remote = WSDL.replace("http://localhost:8765/erp", "http://erp.example.com/erp")
-    proj.write(flows={"one": flow}, connections=connections, files={"wsdl/erp.wsdl": remote})
+    proj.write(flows={"one": ONE_CALL}, connections=connections, files={"wsdl/erp.wsdl": remote})
     problem = proj.problem("plain http is refused for 'erp.example.com'")
     assert proj.place(problem) == proj.at("flows/one.yaml", "erp,")
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from support import within
 from unit_support import ProjectFiles
 
 from csflow.adapters.stores import open_store, store_path
@@ -208,14 +209,17 @@ def test_a_store_that_fails_before_a_write_stops_the_write(proj: ProjectFiles) -
 
 
 async def test_a_cancelled_run_is_still_recorded(proj: ProjectFiles, tmp_path: Path) -> None:
+    sent = asyncio.Event()
+
     async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(10)
+        sent.set()
+        await asyncio.sleep(10)  # the merchant never answers in time: the run is cancelled
         return httpx.Response(200)
 
     store = open_store(tmp_path / "runs.sqlite3")
     project = loaded(proj, store, slow)
     task = asyncio.ensure_future(project.run("lookup", {"email": "a@b.co"}))
-    await asyncio.sleep(0.1)
+    await within(sent.wait(), what="the run to send its request")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -229,14 +233,6 @@ async def test_a_cancelled_run_is_still_recorded(proj: ProjectFiles, tmp_path: P
 
 
 # -- csflow runs ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli() -> Any:
-    from csflow.cli.main import _load_command_modules, cli
-
-    _load_command_modules()
-    return cli
 
 
 def test_csflow_runs_lists_and_shows_what_csflow_run_recorded(

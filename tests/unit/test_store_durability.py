@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support import until
 
 from csflow import Project
 from csflow.adapters.sqlite_store import SQLiteStore
@@ -58,13 +58,6 @@ def stored_ids(path: Path) -> set[str]:
         conn.close()
 
 
-async def until(condition: Any, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not come true in time"
-        await asyncio.sleep(0.005)
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[CountingStore]:
     opened = CountingStore(tmp_path / "runs.sqlite3")
@@ -85,7 +78,7 @@ async def test_the_run_is_in_the_file_when_run_returns(echo: Project, store: Cou
 async def test_run_waits_for_its_commit(echo: Project, store: CountingStore):
     with write_lock(store.path):
         task = asyncio.create_task(echo.run("echo", {"order": "ORD-1001"}))
-        await until(lambda: store.finished == 1)
+        await until(lambda: store.finished == 1, what="the run to reach the store")
         done, _ = await asyncio.wait({task}, timeout=0.3)
         assert not done, "run returned before its run was committed"
     result = await asyncio.wait_for(task, 10)
@@ -97,7 +90,7 @@ async def test_concurrent_finishes_share_one_transaction(echo: Project, store: C
     before = store.commits
     with write_lock(store.path):
         tasks = [asyncio.create_task(echo.run("echo", {"order": f"ORD-{i}"})) for i in range(200)]
-        await until(lambda: store.finished == 201)
+        await until(lambda: store.finished == 201, what="every run to reach the store")
     results = await asyncio.wait_for(asyncio.gather(*tasks), 20)
     # At most the group the writer took before the lock held it up, then all the rest.
     assert store.commits - before <= 2
@@ -110,7 +103,7 @@ async def test_a_run_cancelled_while_its_commit_waits_is_still_recorded(
 ):
     with write_lock(store.path):
         task = asyncio.create_task(echo.run("echo", {"order": "ORD-1001"}, run_id="cut-01"))
-        await until(lambda: store.finished == 1)
+        await until(lambda: store.finished == 1, what="the run to reach the store")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 5)  # the cancel is not held up by the lock
@@ -164,14 +157,6 @@ def test_a_lone_surrogate_does_not_lose_the_runs_committed_with_it(tmp_path: Pat
 
 
 # -- a file that is not a run store --------------------------------------------------------------
-
-
-@pytest.fixture
-def cli() -> Any:
-    from csflow.cli.main import _load_command_modules, cli
-
-    _load_command_modules()
-    return cli
 
 
 def test_csflow_runs_on_a_file_that_is_not_a_database_names_it(cli: Any, tmp_path: Path):

@@ -1,7 +1,8 @@
 """Helpers of the engine's unit tests: small projects written to ``tmp_path``.
 
 ``proj.write(flows={...}, connections=..., actions={...})`` writes a project; texts are
-dedented, so they read as they would in their files. ``proj.at(FILE, NEEDLE)`` is where
+dedented, so they read as they would in their files, and a ``Path`` is a file copied in
+(a flow that several tests share, under ``projects/``). ``proj.at(FILE, NEEDLE)`` is where
 NEEDLE stands in FILE, as ``(path, line, column)``, so that a test names the place it
 expects a problem at instead of counting columns by hand.
 """
@@ -39,9 +40,9 @@ class ProjectFiles:
 
     def write(
         self,
-        flows: Mapping[str, str] | None = None,
-        connections: str | None = None,
-        actions: Mapping[str, str] | None = None,
+        flows: Mapping[str, str | Path] | None = None,
+        connections: str | Path | None = None,
+        actions: Mapping[str, str | Path] | None = None,
         files: Mapping[str, str | bytes] | None = None,
     ) -> Path:
         (self.root / "flows").mkdir(exist_ok=True)
@@ -55,10 +56,13 @@ class ProjectFiles:
             self._put(rel, content)
         return self.root
 
-    def _put(self, rel: str, content: str | bytes) -> None:
+    def _put(self, rel: str, content: str | bytes | Path) -> None:
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
+        if isinstance(content, Path):
+            self.texts[rel] = content.read_text(encoding="utf-8")
+            path.write_text(self.texts[rel], encoding="utf-8")
+        elif isinstance(content, bytes):
             path.write_bytes(content)
         else:
             text = textwrap.dedent(content).lstrip("\n")
