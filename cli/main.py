@@ -121,9 +121,9 @@ def run(
     project = Project.load(project_dir, store=None if dry_run else (store or True))
     recorder = None
     if record_to is not None:
-        from csflow.flowtest.record import Recorder
+        from csflow.flowtest.record import CaseRecorder
 
-        recorder = Recorder(project)
+        recorder = CaseRecorder(project)
         recorder.install()
 
     async def once() -> Any:

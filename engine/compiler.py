@@ -17,7 +17,7 @@ from csflow.engine.errors import ExpressionSyntaxError, Problem
 from csflow.engine.expressions import Expressions
 from csflow.engine.fields import CompiledField, compile_field
 from csflow.engine.model import Connection, Flow
-from csflow.engine.model import Step as StepModel
+from csflow.engine.model import StepSpec as StepModel
 from csflow.engine.plan import (
     END_RUN,
     FlowPlan,

@@ -15,7 +15,7 @@ from csflow.engine.errors import Problem, ProjectError
 from csflow.engine.expressions import Expressions
 from csflow.engine.intents import Intents, check_intents
 from csflow.engine.model import VERB_FIELDS, Connection, Flow, InputSpec, OutputSpec
-from csflow.engine.model import Step as StepModel
+from csflow.engine.model import StepSpec as StepModel
 from csflow.engine.plan import FlowPlan
 from csflow.engine.registry import Registry, builtin_registry
 from csflow.engine.source import Loc, Source, display_path, load_yaml

@@ -46,7 +46,7 @@ Duration = Annotated[
 
 
 class _VerbMarker:
-    """Marks a field of ``Step`` as a verb (``Annotated[..., VERB]``): the one list of verbs."""
+    """Marks a field of ``StepSpec`` as a verb (``Annotated[..., VERB]``): the one list of verbs."""
 
 
 VERB = _VerbMarker()
@@ -153,7 +153,7 @@ class SwitchCase(Strict):
     next: str
 
 
-class Step(Strict):
+class StepSpec(Strict):
     """One step: at most one verb, plus modifiers (§3)."""
 
     id: str | None = Field(default=None, pattern=NAME_RE)
@@ -186,7 +186,9 @@ class Step(Strict):
 
 # YAML key -> attribute, for every field marked VERB, in the order the model declares them.
 VERB_FIELDS: dict[str, str] = {
-    (info.alias or name): name for name, info in Step.model_fields.items() if VERB in info.metadata
+    (info.alias or name): name
+    for name, info in StepSpec.model_fields.items()
+    if VERB in info.metadata
 }
 
 
@@ -195,7 +197,7 @@ class Flow(Strict):
     description: str | None = None
     inputs: dict[str, InputDecl] = Field(default_factory=dict)
     outputs: dict[str, OutputDecl] = Field(default_factory=dict)
-    steps: list[Step] = Field(min_length=1)
+    steps: list[StepSpec] = Field(min_length=1)
 
 
 # ---------------------------------------------------------------- connections

@@ -1,7 +1,7 @@
 """The verbs of §3: each verb's compiled type, its compile function, and the table of them.
 
 Adding a verb is one row in ``VERBS`` with its ``compile_*`` function here, its field on
-``model.Step`` (marked ``VERB``), its frozen type in ``plan``, and its ``case`` in ``runner``.
+``model.StepSpec`` (marked ``VERB``), its frozen type in ``plan``, and its ``case`` in ``runner``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from csflow.engine.compiled import Compiled
 from csflow.engine.fields import CompiledField
-from csflow.engine.model import Step as StepModel
+from csflow.engine.model import StepSpec as StepModel
 from csflow.engine.plan import (
     CallStep,
     ExtractStep,

@@ -26,7 +26,7 @@ from csflow.flowtest.scrub import Scrubber
 
 
 @dataclass
-class Recorder:
+class CaseRecorder:
     """Wraps every connection's transport and keeps what each call answered."""
 
     project: Any
@@ -102,7 +102,7 @@ _TEXT = "_text"  # a recorded call's (content type, body), until the case is wri
 
 
 class _Recording(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport, recorder: Recorder) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, recorder: CaseRecorder) -> None:
         self.inner, self.recorder = inner, recorder
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -169,7 +169,7 @@ class _Tee(httpx.AsyncByteStream):
 
 def _learn_xml(text: str, scrubber: Scrubber) -> None:
     """Find the personal data in an XML answer as in JSON, by element names and values; the
-    text is scrubbed with the rest (``Recorder._finish``)."""
+    text is scrubbed with the rest (``CaseRecorder._finish``)."""
     try:
         root = parse_xml(text.encode())
     except (etree.LxmlError, ValueError):

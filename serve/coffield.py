@@ -28,15 +28,15 @@ from csflow.serve.config import DEFAULT_TENANT, LoadContext
 from csflow.serve.endpoint import (
     Answer,
     BadBody,
-    Call,
     Caller,
     Endpoint,
+    FlowCall,
     Inbound,
     parse_json_object,
     unencodable,
 )
 from csflow.serve.models import COFFIELD_DEADLINE, CoffieldChannel
-from csflow.serve.runtime import Outcome, text, truthy
+from csflow.serve.runtime import ChannelRun, text, truthy
 from csflow.serve.templates import (
     REQUEST_ONLY,
     RUN_NAMES,
@@ -156,7 +156,7 @@ class CoffieldEndpoint(Endpoint[Lookup]):
             return False
         return abs(time.time() - stamp) <= self.max_age  # stale, or from a clock far ahead
 
-    async def parse(self, request: Inbound, caller: Caller) -> Call[Lookup] | Answer:
+    async def parse(self, request: Inbound, caller: Caller) -> FlowCall[Lookup] | Answer:
         data: dict[str, Any] = caller.data
         kind_name, reference = data.get("kind"), data.get("reference")
         if not isinstance(data.get("context"), dict):
@@ -176,12 +176,12 @@ class CoffieldEndpoint(Endpoint[Lookup]):
             inputs = unwrap(kind.inputs(scope(data)))
         except StepError as exc:
             return self._unavailable(data, None, str(exc))
-        return Call(caller, kind.flow, inputs, lookup)
+        return FlowCall(caller, kind.flow, inputs, lookup)
 
-    def refuse_inputs(self, call: Call[Lookup], message: str) -> Answer:
+    def refuse_inputs(self, call: FlowCall[Lookup], message: str) -> Answer:
         return failure("invalid_reference", message)
 
-    def render(self, call: Call[Lookup], outcome: Outcome) -> Answer:
+    def render(self, call: FlowCall[Lookup], outcome: ChannelRun) -> Answer:
         result, lookup = outcome.result, call.request
         if result is None or not outcome.completed:
             return self._unavailable(lookup.data, result)

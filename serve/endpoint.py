@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from urllib.parse import parse_qsl
 
 from csflow.serve.logs import AccessEntry
-from csflow.serve.runtime import MAX_BODY_BYTES, Outcome, plain_json, run_within
+from csflow.serve.runtime import MAX_BODY_BYTES, ChannelRun, plain_json, run_within
 
 if TYPE_CHECKING:
     from csflow import Project
@@ -74,7 +74,7 @@ class Caller:
 
 
 @dataclass(frozen=True, slots=True)
-class Call(Generic[Request_]):
+class FlowCall(Generic[Request_]):
     """What parse made of a request: the flow to run, its inputs, and the request for render."""
 
     caller: Caller
@@ -199,14 +199,14 @@ class Endpoint(ABC, Generic[Request_]):
     async def authenticate(self, request: Inbound) -> Caller | Answer: ...
 
     @abstractmethod
-    async def parse(self, request: Inbound, caller: Caller) -> Call[Request_] | Answer: ...
+    async def parse(self, request: Inbound, caller: Caller) -> FlowCall[Request_] | Answer: ...
 
     @abstractmethod
-    def render(self, call: Call[Request_], outcome: Outcome) -> Answer:
+    def render(self, call: FlowCall[Request_], outcome: ChannelRun) -> Answer:
         """The platform's answer to a run that ended (completed, failed or overran)."""
 
     @abstractmethod
-    def refuse_inputs(self, call: Call[Request_], message: str) -> Answer:
+    def refuse_inputs(self, call: FlowCall[Request_], message: str) -> Answer:
         """The platform's answer when the flow refused the inputs (the engine's UsageError)."""
 
     @abstractmethod

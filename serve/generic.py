@@ -19,15 +19,15 @@ from csflow.serve.config import LoadContext
 from csflow.serve.endpoint import (
     Answer,
     BadBody,
-    Call,
     Caller,
     Endpoint,
+    FlowCall,
     Inbound,
     parse_json_object,
     unencodable,
 )
 from csflow.serve.models import DEFAULT_DEADLINE, GenericChannel
-from csflow.serve.runtime import KeyRing, Outcome, plain_json
+from csflow.serve.runtime import ChannelRun, KeyRing, plain_json
 
 if TYPE_CHECKING:
     from csflow import Project
@@ -103,7 +103,7 @@ class GenericEndpoint(Endpoint[None]):
             return _UNAUTHORIZED
         return Caller(tenant, self.projects[tenant])
 
-    async def parse(self, request: Inbound, caller: Caller) -> Call[None] | Answer:
+    async def parse(self, request: Inbound, caller: Caller) -> FlowCall[None] | Answer:
         name = request.path_params["flow"]
         flows = self.flows(caller.tenant)
         if name not in flows:
@@ -125,12 +125,12 @@ class GenericEndpoint(Endpoint[None]):
         mistyped = _mistyped(flows[name], inputs)
         if mistyped:
             return error(400, "bad_inputs", f"flow '{name}': " + "; ".join(mistyped))
-        return Call(caller, name, inputs, None)
+        return FlowCall(caller, name, inputs, None)
 
-    def refuse_inputs(self, call: Call[None], message: str) -> Answer:
+    def refuse_inputs(self, call: FlowCall[None], message: str) -> Answer:
         return error(400, "bad_inputs", message)
 
-    def render(self, call: Call[None], outcome: Outcome) -> Answer:
+    def render(self, call: FlowCall[None], outcome: ChannelRun) -> Answer:
         result = outcome.result
         if result is None:  # the backstop fired: still a §8 RunResult, failed
             failed: dict[str, Any] = {

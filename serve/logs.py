@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from csflow.engine.redaction import Redactor
-from csflow.serve.runtime import Outcome
+from csflow.serve.runtime import ChannelRun
 
 access_log = logging.getLogger("csflow.access")
 app_log = logging.getLogger("csflow.channels")
@@ -122,7 +122,7 @@ class AccessEntry:
     detail: str | None = None  # why the answer is what it is (a template's error, a late body)
     internal_error: str | None = None
 
-    def ran(self, outcome: Outcome) -> None:
+    def ran(self, outcome: ChannelRun) -> None:
         """What the run did: its id and status, or why there was none."""
         result = outcome.result
         if result is not None:

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from csflow.engine.errors import StepError
 from csflow.serve.config import LoadContext
-from csflow.serve.endpoint import Answer, Call, Caller, Endpoint, Inbound
+from csflow.serve.endpoint import Answer, Caller, Endpoint, FlowCall, Inbound
 from csflow.serve.models import DEFAULT_DEADLINE, OrderLookupChannel
-from csflow.serve.runtime import KeyRing, Outcome, plain_json
+from csflow.serve.runtime import ChannelRun, KeyRing, plain_json
 from csflow.serve.templates import REQUEST_ONLY, RUN_NAMES, Reads, Render, scope, unwrap
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class OrderLookupEndpoint(Endpoint[Fields]):
             return _UNAUTHORIZED
         return Caller(tenant, self.projects[tenant])
 
-    async def parse(self, request: Inbound, caller: Caller) -> Call[Fields] | Answer:
+    async def parse(self, request: Inbound, caller: Caller) -> FlowCall[Fields] | Answer:
         await request.body(self.timeout)
         fields = {k: v for k, v in request.query.items() if k in PARAMETERS and v.strip()}
         if not fields:
@@ -115,12 +115,12 @@ class OrderLookupEndpoint(Endpoint[Fields]):
             inputs = unwrap(self.inputs(scope(fields)))
         except StepError as exc:
             return self.unavailable(str(exc))
-        return Call(caller, self.flow, inputs, fields)
+        return FlowCall(caller, self.flow, inputs, fields)
 
-    def refuse_inputs(self, call: Call[Fields], message: str) -> Answer:
+    def refuse_inputs(self, call: FlowCall[Fields], message: str) -> Answer:
         return error(400, "invalid_parameter", message, "bad_request")
 
-    def render(self, call: Call[Fields], outcome: Outcome) -> Answer:
+    def render(self, call: FlowCall[Fields], outcome: ChannelRun) -> Answer:
         result = outcome.result
         if result is None or not outcome.completed:
             return self.unavailable()

@@ -60,7 +60,7 @@ class KeyRing:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class ChannelRun:
     """How a run ended for a channel: a result, an overrun, or inputs the flow refused."""
 
     result: RunResult | None = None
@@ -75,7 +75,7 @@ class Outcome:
 
 async def run_within(
     project: Project, flow: str, inputs: Mapping[str, Any], seconds: float
-) -> Outcome:
+) -> ChannelRun:
     """Run ``flow`` with a deadline, and an asyncio timeout around it, inside ``seconds``.
 
     The deadline lets the runner end the run cleanly with ``deadline``; the timeout is the
@@ -84,15 +84,15 @@ async def run_within(
     hard = seconds - BACKSTOP_MARGIN
     deadline = seconds - RUN_MARGIN
     if deadline <= 0.05:
-        return Outcome(overran=True, no_time=True)
+        return ChannelRun(overran=True, no_time=True)
     try:
         async with asyncio.timeout(hard):
             result = await project.run(flow, inputs, deadline=deadline)
     except TimeoutError:
-        return Outcome(overran=True)
+        return ChannelRun(overran=True)
     except UsageError as exc:
-        return Outcome(usage_error=str(exc))
-    return Outcome(result=result)
+        return ChannelRun(usage_error=str(exc))
+    return ChannelRun(result=result)
 
 
 def truthy(value: Any) -> bool:

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from csflow.engine.errors import StepError
 from csflow.serve.config import LoadContext
-from csflow.serve.endpoint import Answer, Call, Caller, Endpoint, Inbound
+from csflow.serve.endpoint import Answer, Caller, Endpoint, FlowCall, Inbound
 from csflow.serve.models import ZIPCHAT_DEADLINE, ZipchatChannel
-from csflow.serve.runtime import KeyRing, Outcome, text, truthy
+from csflow.serve.runtime import ChannelRun, KeyRing, text, truthy
 from csflow.serve.templates import REQUEST_ONLY, RUN_NAMES, Reads, Render, scope, unwrap
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class ZipchatEndpoint(Endpoint[Fields]):
             return _UNAUTHORIZED
         return Caller(tenant, self.projects[tenant])
 
-    async def parse(self, request: Inbound, caller: Caller) -> Call[Fields] | Answer:
+    async def parse(self, request: Inbound, caller: Caller) -> FlowCall[Fields] | Answer:
         await request.body(self.timeout)  # a GET has none; one over the limit is still refused
         fields: Fields = dict(request.query)
         missing = [p for p in PARAMETERS if not str(fields.get(p) or "").strip()]
@@ -78,13 +78,13 @@ class ZipchatEndpoint(Endpoint[Fields]):
             inputs = unwrap(self.inputs(scope(fields)))
         except StepError as exc:
             return self._unavailable(fields, None, str(exc))
-        return Call(caller, self.flow, inputs, fields)
+        return FlowCall(caller, self.flow, inputs, fields)
 
-    def refuse_inputs(self, call: Call[Fields], message: str) -> Answer:
+    def refuse_inputs(self, call: FlowCall[Fields], message: str) -> Answer:
         context = f"The order could not be looked up with these details: {message}"
         return Answer.json({"context": context}, 400, "bad_request")
 
-    def render(self, call: Call[Fields], outcome: Outcome) -> Answer:
+    def render(self, call: FlowCall[Fields], outcome: ChannelRun) -> Answer:
         result = outcome.result
         if result is None or not outcome.completed:
             return self._unavailable(call.request, result)

@@ -21,7 +21,7 @@ from csflow import Project
 from csflow.engine.model import TestCase
 from csflow.engine.result import RunResult
 from csflow.flowtest import run_case
-from csflow.flowtest.record import Recorder, dump_case
+from csflow.flowtest.record import CaseRecorder, dump_case
 from csflow.flowtest.scrub import Scrubber
 
 DATA = Path(__file__).parent / "data" / "record"
@@ -101,7 +101,7 @@ def project(serve_project: Callable[[bytes], Path]) -> Path:
 
 async def _record(root: Path) -> tuple[str, RunResult]:
     project = Project.load(root)
-    recorder = Recorder(project)
+    recorder = CaseRecorder(project)
     recorder.install()
     result = await project.run("order_card", {"email": "jane.doe@example.org"})
     await project.aclose()
@@ -225,7 +225,7 @@ async def test_a_token_the_run_obtained_is_redacted_in_the_file(tmp_path: Path) 
             f"crm: {{type: rest, base_url: '{base}/crm', namespaces: {{crm: 'http://crm.example/customers'}}}}\n"
         )
         project = Project.load(tmp_path, environ={"SHOP_SECRET": "client-secret-4567"})
-        recorder = Recorder(project)
+        recorder = CaseRecorder(project)
         recorder.install()
         result = await project.run("order_card", {"email": "a@b.co"})
         await project.aclose()

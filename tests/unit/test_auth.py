@@ -65,7 +65,7 @@ FLOWS = {
 ENV = {"SIGNING_SECRET": SECRET, "KEYED_KEY": API_KEY}
 
 
-class Recorder:
+class RequestLog:
     def __init__(self, answer: Any = None) -> None:
         self.requests: list[httpx.Request] = []
         self.answer = answer
@@ -77,7 +77,7 @@ class Recorder:
         return httpx.Response(200, json=self.answer or {"ok": True})
 
 
-def load(proj: ProjectFiles, handler: Recorder, connections: str = CONNECTIONS) -> Any:
+def load(proj: ProjectFiles, handler: RequestLog, connections: str = CONNECTIONS) -> Any:
     proj.write(flows=FLOWS, connections=connections)
     project = proj.load(environ=ENV)
     project.connections.use_transport(lambda n: httpx.MockTransport(handler))
@@ -88,7 +88,7 @@ def load(proj: ProjectFiles, handler: Recorder, connections: str = CONNECTIONS) 
 
 
 def test_hmac_signs_the_raw_body_as_seed_003_says(proj: ProjectFiles) -> None:
-    handler = Recorder()
+    handler = RequestLog()
     project = load(proj, handler)
     result = project.run_sync("post", {"conn": "signed"})
     assert result.status == "completed", result.error
@@ -100,7 +100,7 @@ def test_hmac_signs_the_raw_body_as_seed_003_says(proj: ProjectFiles) -> None:
 
 
 def test_hmac_without_prefix_or_timestamp(proj: ProjectFiles) -> None:
-    handler = Recorder()
+    handler = RequestLog()
     project = load(proj, handler)
     project.run_sync("get", {"conn": "bare_signed"})
     request = handler.requests[0]
@@ -109,7 +109,7 @@ def test_hmac_without_prefix_or_timestamp(proj: ProjectFiles) -> None:
 
 
 def test_a_body_echoing_the_hmac_secret_is_redacted(proj: ProjectFiles) -> None:
-    project = load(proj, Recorder({"echo": f"secret was {SECRET}"}))
+    project = load(proj, RequestLog({"echo": f"secret was {SECRET}"}))
     result = project.run_sync("post", {"conn": "signed"})
     assert SECRET not in result.to_json()
     assert "***" in (result.reply or "")
@@ -119,7 +119,7 @@ def test_a_body_echoing_the_hmac_secret_is_redacted(proj: ProjectFiles) -> None:
 
 
 def test_api_key_in_a_header_stays_out_of_the_query(proj: ProjectFiles) -> None:
-    handler = Recorder()
+    handler = RequestLog()
     load(proj, handler).run_sync("get", {"conn": "keyed_header"})
     request = handler.requests[0]
     assert request.headers["X-Api-Key"] == API_KEY
@@ -130,7 +130,7 @@ def test_api_key_in_the_query_is_kept_out_of_logs(
     proj: ProjectFiles, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="httpx")
-    handler = Recorder({"echo": f"you sent {API_KEY}"})
+    handler = RequestLog({"echo": f"you sent {API_KEY}"})
     result = load(proj, handler).run_sync("get", {"conn": "keyed_query"})
     assert dict(handler.requests[0].url.params) == {"x": "1", "api_key": API_KEY}
     assert "X-Api-Key" not in handler.requests[0].headers
@@ -194,7 +194,7 @@ def test_custom_auth_from_the_project(
     proj: ProjectFiles, conn: str, header: str, value: str
 ) -> None:
     proj.write(files={"signers.py": SIGNERS})
-    handler = Recorder(lambda r: httpx.Response(200, json={"saw": r.headers.get(header)}))
+    handler = RequestLog(lambda r: httpx.Response(200, json={"saw": r.headers.get(header)}))
     project = load(proj, handler, CUSTOM)
     result = project.run_sync("get", {"conn": conn})
     assert result.status == "completed", result.error
@@ -250,7 +250,7 @@ def test_oauth_token_requests_go_through_the_connection_transport(proj: ProjectF
             )
         return httpx.Response(200, json={"auth": request.headers["Authorization"]})
 
-    handler = Recorder(answer)
+    handler = RequestLog(answer)
     proj.write(flows=FLOWS, connections=OAUTH)
     project = proj.load(environ={"SUBS_SECRET": "subs-secret-value"})
     project.connections.use_transport(lambda n: httpx.MockTransport(handler))
@@ -266,7 +266,7 @@ def test_oauth_token_requests_go_through_the_connection_transport(proj: ProjectF
 
 
 def test_a_token_that_is_not_bearer_is_refused(proj: ProjectFiles) -> None:
-    handler = Recorder(
+    handler = RequestLog(
         lambda r: httpx.Response(200, json={"access_token": "mac-token-123", "token_type": "mac"})
     )
     proj.write(flows=FLOWS, connections=OAUTH)

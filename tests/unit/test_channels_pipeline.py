@@ -15,7 +15,7 @@ from csflow.serve.config import platforms
 from csflow.serve.endpoint import Endpoint, unencodable
 from csflow.serve.logs import AccessEntry, JsonFormatter, LoopFlushedStreamHandler
 from csflow.serve.models import CHANNEL_TYPES
-from csflow.serve.runtime import Outcome
+from csflow.serve.runtime import ChannelRun
 from csflow.serve.templates import _lookup, scope
 
 
@@ -41,9 +41,9 @@ def test_an_access_entry_has_only_what_is_known_and_never_a_query() -> None:
 
 def test_an_entry_records_why_there_was_no_run() -> None:
     entry = AccessEntry("POST", "/v1/flows/x/runs", None)
-    entry.ran(Outcome(overran=True, no_time=True))
+    entry.ran(ChannelRun(overran=True, no_time=True))
     assert entry.run_status == "no_time" and entry.run_id is None
-    entry.ran(Outcome(usage_error="flow 'x': missing input 'a'"))
+    entry.ran(ChannelRun(usage_error="flow 'x': missing input 'a'"))
     assert entry.run_status == "bad_inputs"
 
 

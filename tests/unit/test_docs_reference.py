@@ -40,7 +40,7 @@ def missing(text: str, names: set[str] | list[str]) -> list[str]:
 
 PAGES: list[tuple[str, Any]] = [
     ("flows.md", model.Flow),
-    ("flows.md", model.Step),
+    ("flows.md", model.StepSpec),
     ("flows.md", model.InputSpec),
     ("flows.md", model.OutputSpec),
     ("flows.md", model.RetrySpec),

@@ -8,7 +8,7 @@ from csflow.engine import plan
 from csflow.engine.compiled import Compiled, Constant, Expression, Template
 from csflow.engine.expressions import Expressions
 from csflow.engine.model import VERB_FIELDS
-from csflow.engine.model import Step as StepModel
+from csflow.engine.model import StepSpec as StepModel
 from csflow.engine.verbs import JUMP, VERBS
 
 
