@@ -22,6 +22,7 @@ from typing import Any
 
 import uvicorn
 
+from csflow.adapters.listen import listen_socket
 from csflow.serve import http_limits
 from csflow.serve.app import PROJECT_ENV, ChannelsApp, settle_heap
 from csflow.serve.http_limits import Limits, guarded_protocol
@@ -82,16 +83,12 @@ def uvicorn_config(
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A bound socket, so that port 0's real port is known before uvicorn starts."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    return sock
+    """A bound socket, so that port 0's real port is known before uvicorn starts.
+
+    ``ListenError`` (an OSError) says "cannot listen on HOST:PORT: address already in use",
+    the same line as ``csflow demo-merchant``'s.
+    """
+    return listen_socket(host, port)
 
 
 def url(host: str, port: int, *, tls: bool = False) -> str:
