@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from csflow.engine.coerce import to_json
 from csflow.engine.errors import StoreError
 from csflow.engine.result import RunResult, StepRecord
+from csflow.engine.store.conversations import ConversationStore
 
 log = logging.getLogger("csflow.store")
 
@@ -78,11 +79,15 @@ class RunRecord:
     reply: str | None = None
     error: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    # A turn of a conversation (§12): its id and the turn's number (1, 2, ...).
+    conversation_id: str | None = None
+    turn: int | None = None
+    dry_run: bool = False
     redact: Redact = field(default=_same, repr=False, compare=False)
 
     def summary(self) -> dict[str, Any]:
         """What ``csflow runs --json`` lists for a run."""
-        return {
+        out = {
             "id": self.id,
             "flow": self.flow,
             "status": self.status,
@@ -90,6 +95,12 @@ class RunRecord:
             "duration_ms": self.duration_ms,
             "error": self.error,
         }
+        if self.conversation_id is not None:
+            out["conversation_id"] = self.conversation_id
+            out["turn"] = self.turn
+        if self.dry_run:
+            out["dry_run"] = True
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +127,9 @@ class RunRecord:
             "error": None if self.error is None else r(_dumps(self.error)),
             "error_kind": err.get("kind"),
             "error_step": err.get("step"),
+            "conversation_id": self.conversation_id,
+            "turn": self.turn,
+            "dry_run": self.dry_run,
             "steps": [
                 {**s, "error": None if s.get("error") is None else r(_dumps(s["error"]))}
                 for s in self.steps
@@ -135,9 +149,9 @@ class RunWriter(Protocol):
 
     ``flush`` and ``close`` are for shutdown and synchronous callers (the CLI, a thread),
     never for the event loop. A PostgreSQL store fits the same shape: ``finish`` puts the
-    record on its writer's queue and hands back that writer's future. Runs that pause
-    (§12, ``waiting``) are recorded by ``finish`` too, and a later turn of the same run id,
-    in any process, replaces the record and its steps.
+    record on its writer's queue and hands back that writer's future. Each turn of a
+    conversation (§12) is a run record of its own, ``waiting`` when it ended on an ``ask``;
+    its ``conversation_id`` and ``turn`` link it to the transcript.
     """
 
     async def begin(self, record: RunRecord) -> None: ...
@@ -153,16 +167,29 @@ class RunReader(Protocol):
     """What ``csflow runs`` reads. Synchronous: call it from a thread when on a loop."""
 
     def list_runs(
-        self, *, flow: str | None = None, failed: bool = False, limit: int = 20
-    ) -> list[RunRecord]: ...
+        self,
+        *,
+        flow: str | None = None,
+        failed: bool = False,
+        status: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        conversation_id: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Newest first, summary fields only (no steps). ``since``/``until`` are ISO texts
+        compared with ``started_at``; ``failed`` is ``status="failed"``."""
+        ...
 
     def last_failures(self) -> dict[str, RunRecord]: ...
 
     def get_run(self, run_id: str) -> RunRecord | None: ...
 
 
-class RunStore(RunWriter, RunReader, Protocol):
-    """A run store: ``SQLiteStore`` (``csflow.adapters.sqlite_store``) is one.
+class RunStore(RunWriter, RunReader, ConversationStore, Protocol):
+    """A run store: ``SQLiteStore`` (``csflow.adapters.sqlite_store``) is one. It keeps the
+    conversations too (``engine.store.conversations``), so one URL names all shared state.
 
     A store writes ``RunRecord.encoded()``: redacted JSON texts that any UTF-8 database takes.
     """
