@@ -27,6 +27,7 @@ from csflow.engine.result import RunResult
 from csflow.engine.runner import DEFAULT_DEADLINE
 from csflow.engine.source import load_yaml
 from csflow.engine.store import RunStore
+from csflow.engine.store.memory import MemoryStore
 
 StoreOption = RunStore | str | Path | bool | None
 
@@ -54,6 +55,7 @@ class Project:
         _raise_connection_problems(self.connections, compiled.root)
         self._owns_store = store is not None and not hasattr(store, "begin")
         self.store: RunStore | None = _open(store, compiled.root, compiled.environ)
+        self._memory: RunStore | None = None
 
     @classmethod
     def load(
@@ -116,6 +118,43 @@ class Project:
             flow, inputs, self.connections, store=self.store, deadline=deadline,
             dry_run=dry_run, run_id=run_id, now=now,
         )  # fmt: skip
+
+    async def say(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        flow: str | None = None,
+        dry_run: bool = False,
+        deadline: float = DEFAULT_DEADLINE,
+        now: dt.datetime | None = None,
+    ) -> RunResult:
+        """One customer message in the conversation ``conversation_id`` (§12); its answer.
+
+        The first message is classified with ``intents.yaml`` (or starts ``flow``); a
+        conversation that waits takes the message as the answer to its ``ask``. ``context``
+        fills the flow's inputs of the same names. The result's ``status`` is ``waiting``,
+        ``completed``, ``failed``, ``handoff`` or ``expired``; ``reply`` is what the customer
+        reads. Conversations live in the project's store, or in memory without one.
+
+        >>> r = await project.say("chat-1", "where is my order?")
+        >>> r.status, r.reply
+        ('waiting', 'Which order is it? ...')
+        """
+        return await self.compiled.say(
+            conversation_id, text, self.connections, self.conversations, context=context,
+            flow=flow, dry_run=dry_run, deadline=deadline, now=now,
+        )  # fmt: skip
+
+    @property
+    def conversations(self) -> RunStore:
+        """Where conversations are kept: the run store, or one in memory when there is none."""
+        if self.store is not None:
+            return self.store
+        if self._memory is None:
+            self._memory = MemoryStore()
+        return self._memory
 
     def run_sync(
         self, flow: str, inputs: Mapping[str, Any] | None = None, **kwargs: Any

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from csflow.engine.conversation import ConversationTurn
 from csflow.engine.errors import UsageError
 from csflow.engine.loader import LoadedProject, load_project, unknown_flow_message
 from csflow.engine.plan import FlowPlan
@@ -83,3 +84,23 @@ class CompiledProject:
         # cancelled by its caller was queued by ``end`` and is not waited for.
         await recorder.committed()
         return result
+
+    async def say(
+        self,
+        conversation_id: str,
+        text: str,
+        gateway: Gateway,
+        store: RunStore,
+        *,
+        context: Mapping[str, Any] | None = None,
+        flow: str | None = None,
+        dry_run: bool = False,
+        deadline: float = DEFAULT_DEADLINE,
+        now: dt.datetime | None = None,
+    ) -> RunResult:
+        """One turn of the conversation ``conversation_id`` (§12), kept in ``store``."""
+        turn = ConversationTurn(self.flows, self.intents, gateway, store)
+        return await turn.say(
+            conversation_id, text, context=context, flow=flow, dry_run=dry_run,
+            deadline=deadline, now=now,
+        )  # fmt: skip

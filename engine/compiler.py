@@ -7,7 +7,8 @@ XPath, pointing at the column. Cycles between sub-flows are found in ``check_cyc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,39 @@ def defined_variables(flow: Flow, flows: Mapping[str, LoadedFlow]) -> list[str]:
         names.update(dict.fromkeys(step.set or {}))
         if step.extract is not None:
             names.update(dict.fromkeys(step.extract.fields))
+        if step.ask is not None and (step.into or step.entity):
+            names[step.into or step.entity or ""] = None
         if step.flow is not None:
             if step.as_ is not None:
                 names[step.as_] = None
             elif step.flow in flows:
                 names.update(dict.fromkeys(flows[step.flow].model.outputs))
     return list(names)
+
+
+def fingerprint(flow: Flow) -> str:
+    """What a waiting run's saved state is valid for: the flow's parsed document, hashed.
+
+    Comments and layout do not count; any change to a key or value does.
+    """
+    text = flow.model_dump_json(by_alias=True, exclude_none=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _AnyName(Collection[str]):
+    """Every name: the entities of a broken intents.yaml, so asks are not checked twice."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+_ANY = _AnyName()
 
 
 # Keys of a step that, under `extract:`, are read as fields: almost always mis-indented.
@@ -73,8 +101,12 @@ class FlowCompiler:
         problems: list[Problem],
         root: Path = Path("."),
         plans: Mapping[str, FlowPlan] | None = None,
+        entities: Collection[str] | None = (),
     ) -> None:
         self.root = root
+        # The entities intents.yaml declares, for `ask: entity:`; None when that file is
+        # broken (its problems are reported already, so no ask is checked against it).
+        self.entities: Collection[str] = entities if entities is not None else _ANY
         self.flow = loaded.model
         self.src = loaded.source
         self.loaded = loaded
@@ -200,6 +232,7 @@ class FlowCompiler:
         plan.outputs = dict(self.flow.outputs)
         plan.variables = tuple(self.variables)
         plan.base_scope = {**self.x.globals(), **dict.fromkeys(self.variables)}
+        plan.fingerprint = fingerprint(self.flow)
         plan.steps = [self._step(i, s) for i, s in enumerate(self.flow.steps)]
 
     def _step(self, i: int, m: StepModel) -> Step:

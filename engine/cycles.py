@@ -1,11 +1,15 @@
-"""Sub-flow cycles: a flow that reaches itself again through any chain of ``flow`` steps."""
+"""What the chains of ``flow`` steps tell: sub-flow cycles, and asks no conversation reaches."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from csflow.engine.compiler import LoadedFlow
 from csflow.engine.errors import Problem
+
+if TYPE_CHECKING:
+    from csflow.engine.intents import CheckedIntents
 
 
 def check_cycles(flows: Mapping[str, LoadedFlow], problems: list[Problem]) -> None:
@@ -36,3 +40,40 @@ def check_cycles(flows: Mapping[str, LoadedFlow], problems: list[Problem]) -> No
     for name in flows:
         if name not in state:
             visit(name)
+
+
+def check_unreachable_asks(
+    flows: Mapping[str, LoadedFlow], intents: CheckedIntents | None, problems: list[Problem]
+) -> None:
+    """A warning at each ``ask`` in a flow that no intent (or the fallback) reaches.
+
+    Such a flow still runs (``csflow run`` ends it ``waiting``), but no customer's message
+    will ever answer it through a conversation, which is most likely an oversight.
+    """
+    starts: set[str] = set()
+    if intents is not None:
+        starts = {intent.flow for intent in intents.spec.intents.values()}
+        if intents.spec.fallback is not None:
+            starts.add(intents.spec.fallback.flow)
+    reached: set[str] = set()
+    todo = [name for name in starts if name in flows]
+    while todo:
+        name = todo.pop()
+        if name in reached or name not in flows:
+            continue
+        reached.add(name)
+        todo.extend(s.flow for s in flows[name].model.steps if s.flow is not None)
+    for name, lf in flows.items():
+        if name in reached:
+            continue
+        for i, step in enumerate(lf.model.steps):
+            if step.ask is not None:
+                why = "intents.yaml starts no flow" if not starts else "no intent in intents.yaml"
+                problems.append(
+                    lf.source.problem(
+                        ("steps", i, "ask"),
+                        f"no conversation reaches this ask: {why} that runs '{name}'"
+                        + ("" if not starts else " or a flow that calls it"),
+                        warning=True,
+                    )
+                )

@@ -10,9 +10,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from csflow.engine.compiler import FlowCompiler, LoadedFlow
-from csflow.engine.cycles import check_cycles
+from csflow.engine.cycles import check_cycles, check_unreachable_asks
 from csflow.engine.errors import Problem, ProjectError
 from csflow.engine.expressions import Expressions
+from csflow.engine.intents import FILE_NAME as INTENTS_FILE
 from csflow.engine.intents import Intents, check_intents
 from csflow.engine.model import VERB_FIELDS, Connection, Flow, InputSpec, OutputSpec
 from csflow.engine.model import StepSpec as StepModel
@@ -57,6 +58,10 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
         name: FlowPlan(name=name, model=lf.model, path=lf.source.path)
         for name, lf in loaded.items()
     }
+    intents = check_intents(root, loaded, problems)
+    entities: list[str] | None = list(intents.spec.entities) if intents is not None else []
+    if intents is None and (root / INTENTS_FILE).exists():
+        entities = None  # broken, and reported: asks are not checked against it
     for name, lf in loaded.items():
         compiler = FlowCompiler(
             lf,
@@ -67,10 +72,11 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
             problems,
             root,
             plans=project.flows,
+            entities=entities,
         )
         compiler.compile_into(project.flows[name])
     check_cycles(loaded, problems)
-    intents = check_intents(root, loaded, problems)
+    check_unreachable_asks(loaded, intents, problems)
     if any(not p.warning for p in problems):
         raise ProjectError(problems)  # the warnings too: every problem in one pass
     project.warnings = sorted(problems)

@@ -153,6 +153,14 @@ class SwitchCase(Strict):
     next: str
 
 
+class HandoffSpec(Strict):
+    """``handoff: {reason: NAME, note: TEMPLATE}`` (§12): why a person takes over, and what
+    they should know so that they do not ask the customer again."""
+
+    reason: str = Field(pattern=NAME_RE)
+    note: str | None = None
+
+
 class StepSpec(Strict):
     """One step: at most one verb, plus modifiers (§3)."""
 
@@ -175,6 +183,12 @@ class StepSpec(Strict):
     reply: Annotated[str | None, VERB] = None
     return_: Annotated[dict[str, Any] | None, VERB] = Field(default=None, alias="return")
     fail: Annotated[str | None, VERB] = None
+    ask: Annotated[str | None, VERB] = None
+    entity: str | None = Field(default=None, pattern=NAME_RE)
+    into: str | None = Field(default=None, pattern=NAME_RE)
+    reprompt: str | None = None
+    attempts: int | None = Field(default=None, ge=1, le=20)
+    handoff: Annotated[HandoffSpec | None, VERB] = None
 
     def verbs(self) -> list[str]:
         """The verbs this step has, by their YAML keys (a valid step has at most one)."""

@@ -170,6 +170,32 @@ class FailStep(StepBase):
     text: Compiled
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AskStep(StepBase):
+    """``ask``: the question, and what the answer must hold (§12).
+
+    ``entity`` is None when the trimmed text is the value; ``into`` is the variable set;
+    ``attempts`` counts the answers in all; ``wait`` is how long the conversation may wait.
+    """
+
+    verb: ClassVar[str] = "ask"
+    text: Compiled
+    reprompt: Compiled | None = None
+    entity: str | None = None
+    into: str
+    attempts: int = 3
+    wait: float = 1800.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoffStep(StepBase):
+    """``handoff``: the run ends with status ``handoff``, for a person to take over."""
+
+    verb: ClassVar[str] = "handoff"
+    reason: str
+    note: Compiled | None = None
+
+
 # Every compiled step type; the runner, the graph and coverage ``match`` on them.
 Step = (
     Jump
@@ -181,6 +207,8 @@ Step = (
     | ReplyStep
     | ReturnStep
     | FailStep
+    | AskStep
+    | HandoffStep
 )
 
 
@@ -197,3 +225,6 @@ class FlowPlan:
     variables: tuple[str, ...] = ()
     # The scope every run starts from: Jinja's globals and every variable set to None.
     base_scope: dict[str, Any] = field(default_factory=dict)
+    # What a waiting run saved of this flow is valid only for the same steps: a hash of the
+    # flow's parsed document (engine.suspend compares it on resume).
+    fingerprint: str = ""

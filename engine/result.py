@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csflow.engine.coerce import to_json
+
+if TYPE_CHECKING:
+    from csflow.engine.suspend import Suspended
 
 
 @dataclass(slots=True)
@@ -49,7 +52,8 @@ class StepRecord:
 
 @dataclass(slots=True)
 class RunResult:
-    """How a run ended. ``status`` is ``completed`` or ``failed``; ``error`` says why it failed."""
+    """How a run ended: ``status`` is ``completed`` or ``failed`` (``error`` says why), or for
+    conversations (§12) ``waiting`` (``reply`` is the question), ``handoff`` or ``expired``."""
 
     flow: str
     status: str
@@ -63,10 +67,17 @@ class RunResult:
     # kept-back write is in ``preview_outputs``, not ``outputs`` (engine.dry_run).
     dry_run: bool = False
     preview_outputs: dict[str, Any] = field(default_factory=dict)
+    # §12: the handoff's {"reason", "note", "intent"}; the intent the conversation started
+    # from ({"name", "confidence"}); the conversation; and, while waiting, the saved run.
+    handoff: dict[str, Any] | None = None
+    intent: dict[str, Any] | None = None
+    conversation_id: str | None = None
+    suspended: Suspended | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
-        return self.status == "completed"
+        """The run did not fail: it completed, waits for an answer, or was handed over."""
+        return self.status in ("completed", "waiting", "handoff")
 
     @property
     def path(self) -> list[str]:
@@ -85,6 +96,12 @@ class RunResult:
         if self.dry_run:
             out["dry_run"] = True
             out["preview_outputs"] = self.preview_outputs
+        if self.conversation_id is not None:
+            out["conversation_id"] = self.conversation_id
+        if self.intent is not None:
+            out["intent"] = self.intent
+        if self.handoff is not None:
+            out["handoff"] = self.handoff
         return out
 
     def to_json(self, **kwargs: Any) -> str:

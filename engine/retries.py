@@ -60,6 +60,7 @@ class RunState:
         "intents",
         "loop",
         "on_write",
+        "origin",
         "records",
         "reply",
         "run_id",
@@ -78,6 +79,7 @@ class RunState:
         self.gateway = gateway
         self.deadline_at = self.loop.time() + deadline
         self.run_id = run_id
+        self.origin: str | None = None  # a resumed turn: the id of the run's first turn
         self.dry_run = dry_run
         self.records: list[StepRecord] = []
         self.reply: str | None = None

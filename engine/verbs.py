@@ -14,10 +14,12 @@ from csflow.engine.compiled import Compiled
 from csflow.engine.fields import CompiledField
 from csflow.engine.model import StepSpec as StepModel
 from csflow.engine.plan import (
+    AskStep,
     CallStep,
     ExtractStep,
     FailStep,
     FlowStep,
+    HandoffStep,
     Jump,
     OnError,
     ReplyStep,
@@ -249,9 +251,70 @@ def compile_flow(fc: FlowCompiler, m: StepModel, loc: Loc, base: Common) -> Step
     )
 
 
+DEFAULT_WAIT = 30 * 60.0  # §12: how long an ask waits for its answer unless it says
+
+
+def compile_ask(fc: FlowCompiler, m: StepModel, loc: Loc, base: Common) -> Step:
+    entity = m.entity
+    declared = fc.entities
+    if entity is not None and entity not in declared:
+        where = "intents.yaml declares none" if not declared else "intents.yaml declares"
+        known = f" ({', '.join(sorted(declared))})" if declared else ""
+        fc.problem(
+            (*loc, "entity"),
+            f"unknown entity '{entity}'{did_you_mean(entity, declared)}: {where}{known}",
+        )
+    into = m.into or entity
+    if into is None:
+        fc.problem(loc, "an 'ask' without 'entity:' needs 'into:' (the variable for the answer)")
+        into = "answer"
+    spec = fc.flow.inputs.get(into)
+    if spec is not None and spec.type not in ("string", "any"):
+        fc.problem(
+            (*loc, "into" if m.into else "entity"),
+            f"'{into}' is an input of type {spec.type}, but an answer is text: ask into"
+            " another variable, or declare the input as a string",
+        )
+    reprompt = m.reprompt
+    return AskStep(
+        **base.kwargs(),
+        text=fc.compile_text(m.ask, (*loc, "ask"), kind="reply"),
+        reprompt=None
+        if reprompt is None
+        else fc.compile_text(reprompt, (*loc, "reprompt"), kind="reply"),
+        entity=entity,
+        into=into,
+        attempts=m.attempts or 3,
+        wait=m.timeout if m.timeout is not None else DEFAULT_WAIT,
+    )
+
+
+def compile_handoff(fc: FlowCompiler, m: StepModel, loc: Loc, base: Common) -> Step:
+    assert m.handoff is not None
+    note = m.handoff.note
+    return HandoffStep(
+        **base.kwargs(),
+        reason=m.handoff.reason,
+        note=None
+        if note is None
+        else fc.compile_text(note, (*loc, "handoff", "note"), kind="reply"),
+    )
+
+
 # The modifiers only some verbs take (``if``, ``next``, ``on_error`` suit every step).
-MODIFIERS = ("with", "as", "retry", "idempotency_key", "timeout")
+MODIFIERS = (
+    "with",
+    "as",
+    "retry",
+    "idempotency_key",
+    "timeout",
+    "entity",
+    "into",
+    "reprompt",
+    "attempts",
+)
 _CALLS = frozenset({"with", "retry", "idempotency_key", "timeout"})
+_ASK = frozenset({"entity", "into", "reprompt", "attempts", "timeout"})
 
 VERBS: dict[str, Verb] = {
     v.key: v
@@ -264,6 +327,8 @@ VERBS: dict[str, Verb] = {
         Verb("reply", ReplyStep, compile_reply),
         Verb("return", ReturnStep, compile_return),
         Verb("fail", FailStep, compile_fail),
+        Verb("ask", AskStep, compile_ask, _ASK),
+        Verb("handoff", HandoffStep, compile_handoff),
     )
 }
 JUMP = Verb("jump", Jump, compile_jump)

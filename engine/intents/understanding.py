@@ -64,6 +64,11 @@ class Intents:
     def entities(self, text: str) -> dict[str, str]:
         return self.finders.find(text)
 
+    def entity(self, name: str, text: str) -> str | None:
+        """The entity ``name`` in ``text``, or None: what an ``ask`` with ``entity:`` takes."""
+        finder = self.finders.finders.get(name)
+        return finder.find(text) if finder is not None else None
+
     def understand(self, text: str) -> Understanding:
         return Understanding(self.classify(text), self.entities(text))
 

@@ -210,7 +210,16 @@ class Recorder:
     cancelled); ``committed`` is what ``Project.run`` awaits before it returns the result.
     """
 
-    __slots__ = ("_committed", "_run_id", "inputs", "redact", "started_at", "store")
+    __slots__ = (
+        "_committed",
+        "_run_id",
+        "conversation_id",
+        "inputs",
+        "redact",
+        "started_at",
+        "store",
+        "turn",
+    )
 
     def __init__(self, store: RunWriter, inputs: Mapping[str, Any], redact: Redact = _same) -> None:
         self.store = store
@@ -219,6 +228,8 @@ class Recorder:
         self.started_at = now_iso()
         self._committed: Awaitable[None] | None = None
         self._run_id = ""
+        self.conversation_id: str | None = None  # a conversation's turn (§12)
+        self.turn: int | None = None
 
     def _record(self, result: RunResult, status: str, steps: list[dict[str, Any]]) -> RunRecord:
         return RunRecord(
@@ -232,6 +243,9 @@ class Recorder:
             reply=result.reply,
             error=result.error,
             steps=steps,
+            conversation_id=self.conversation_id,
+            turn=self.turn,
+            dry_run=result.dry_run,
             redact=self.redact,
         )
 
