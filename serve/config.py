@@ -23,6 +23,7 @@ from csflow.serve.models import (
     CHANNEL_TYPES,
     ChannelModel,
     CoffieldChannel,
+    ConversationChannel,
     EnvRef,
     GenericChannel,
     OrderLookupChannel,
@@ -208,6 +209,7 @@ def platforms() -> dict[type[ChannelModel], type[Endpoint[Any]]]:
     one for ``LoadContext``.
     """
     from csflow.serve.coffield import CoffieldEndpoint
+    from csflow.serve.conversation import ConversationEndpoint
     from csflow.serve.generic import GenericEndpoint
     from csflow.serve.order_lookup import OrderLookupEndpoint
     from csflow.serve.zipchat import ZipchatEndpoint
@@ -217,6 +219,7 @@ def platforms() -> dict[type[ChannelModel], type[Endpoint[Any]]]:
         ZipchatChannel: ZipchatEndpoint,
         CoffieldChannel: CoffieldEndpoint,
         OrderLookupChannel: OrderLookupEndpoint,
+        ConversationChannel: ConversationEndpoint,
     }
 
 

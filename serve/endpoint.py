@@ -213,6 +213,13 @@ class Endpoint(ABC, Generic[Request_]):
     def unavailable(self, detail: str | None = None) -> Answer:
         """The platform's "could not check right now" answer, also for a bug of ours."""
 
+    async def run(self, call: FlowCall[Request_], seconds: float) -> ChannelRun | Answer:
+        """The run ``call`` asks for, within ``seconds`` (an Answer when none can start).
+
+        A platform runs one flow per request; a conversation takes a turn instead.
+        """
+        return await run_within(call.caller.project, call.flow, call.inputs, seconds)
+
     def late_body(self, detail: str) -> Answer:
         """The answer to a body that did not arrive in time: the platform's "could not check"."""
         return self.unavailable(detail)
@@ -233,10 +240,10 @@ async def answer(endpoint: Endpoint[Any], request: Inbound, entry: AccessEntry) 
         call = await endpoint.parse(request, caller)
         if isinstance(call, Answer):
             return call
-        entry.flow = call.flow
-        outcome = await run_within(
-            call.caller.project, call.flow, call.inputs, request.seconds_left(endpoint.timeout)
-        )
+        entry.flow = call.flow or None
+        outcome = await endpoint.run(call, request.seconds_left(endpoint.timeout))
+        if isinstance(outcome, Answer):
+            return outcome
         entry.ran(outcome)
         if outcome.usage_error is not None:
             return endpoint.refuse_inputs(call, outcome.usage_error)

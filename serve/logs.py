@@ -126,6 +126,7 @@ class AccessEntry:
         """What the run did: its id and status, or why there was none."""
         result = outcome.result
         if result is not None:
+            self.flow = result.flow or self.flow  # a conversation's flow is known only now
             self.run_id = result.run_id
             self.run_status = result.status
             if result.error:

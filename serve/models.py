@@ -170,12 +170,24 @@ class OrderLookupChannel(_Channel):
         return self
 
 
-ChannelModel = GenericChannel | ZipchatChannel | CoffieldChannel | OrderLookupChannel
+class ConversationChannel(_Channel):
+    """§12: ``POST {path}/{conversation_id}/messages {"text": ..., "context": {...}}``."""
+
+    type: Literal["conversation"]
+    api_keys: list[Secret] = Field(min_length=1)
+    # The flow every conversation starts; without it, intents.yaml picks one per message.
+    flow: str | None = Field(default=None, pattern=NAME_RE)
+
+
+ChannelModel = (
+    GenericChannel | ZipchatChannel | CoffieldChannel | OrderLookupChannel | ConversationChannel
+)
 CHANNEL_TYPES: dict[str, type[ChannelModel]] = {
     "generic": GenericChannel,
     "zipchat": ZipchatChannel,
     "coffield": CoffieldChannel,
     "order_lookup": OrderLookupChannel,
+    "conversation": ConversationChannel,
 }
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from functools import singledispatch
 from typing import Any
 
+from csflow.engine.store.conversations import MAX_ID, MAX_TEXT
 from csflow.serve.coffield import CoffieldEndpoint
 from csflow.serve.config import DEFAULT_TENANT, Channels
+from csflow.serve.conversation import ConversationEndpoint
 from csflow.serve.endpoint import Endpoint
 from csflow.serve.generic import GenericEndpoint
 from csflow.serve.order_lookup import Order, OrderLookupEndpoint
@@ -268,6 +270,75 @@ def _order_lookup(endpoint: OrderLookupEndpoint) -> dict[str, Any]:
             }
         }
     }
+
+
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_TURN = {
+    "type": "object",
+    "required": ["conversation_id", "status", "reply", "intent", "run_id", "handoff"],
+    "properties": {
+        "conversation_id": {"type": "string"},
+        "status": {"enum": ["waiting", "completed", "failed", "handoff", "expired"]},
+        "reply": _NULLABLE_TEXT,
+        "intent": {
+            "type": ["object", "null"],
+            "description": "the intent the conversation started from; name null: not understood",
+            "required": ["name", "confidence"],
+            "properties": {"name": _NULLABLE_TEXT, "confidence": {"type": "number"}},
+        },
+        "run_id": {"type": "string"},
+        "handoff": {
+            "type": ["object", "null"],
+            "required": ["reason", "note", "intent"],
+            "properties": {"reason": {"type": "string"}, "note": _NULLABLE_TEXT,
+                           "intent": _NULLABLE_TEXT},
+        },
+    },
+}  # fmt: skip
+_MESSAGE = {
+    "type": "object",
+    "required": ["text"],
+    "additionalProperties": False,
+    "properties": {
+        "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": "\\S"},
+        "context": {"type": ["object", "null"], "description": "fills the flow's inputs"},
+    },
+}
+_RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+
+
+@paths.register
+def _conversation(endpoint: ConversationEndpoint) -> dict[str, Any]:
+    conversation_id = {
+        "name": "conversation_id",
+        "in": "path",
+        "required": True,
+        "description": "the platform's own id of the conversation",
+        "schema": {"type": "string", "pattern": f"^[A-Za-z0-9._:-]{{1,{MAX_ID}}}$"},
+    }
+    return {
+        f"{endpoint.path}/{{conversation_id}}/messages": {
+            "post": {
+                "operationId": f"{endpoint.name}_message",
+                "summary": "A customer's message in a conversation, and its answer (spec §12)",
+                "security": [{"apiKey": []}],
+                "parameters": [conversation_id],
+                "requestBody": {"required": True, **_json(_MESSAGE, "the customer's message")},
+                "responses": {
+                    "200": _json(_TURN, "the turn's answer: waiting asks a question"),
+                    "400": _json(_ERROR, "bad id, text, context or body (bad_request), or a "
+                                 "context value the flow refuses (bad_context)"),
+                    "401": _json(_ERROR, "missing or wrong x-api-key"),
+                    "408": _json(_ERROR, "the body did not arrive in time"),
+                    "409": {**_json(_ERROR, "busy: earlier messages still being answered"),
+                            "headers": _RETRY},
+                    "413": _json(_ERROR, "body over 64 KiB"),
+                    "503": {**_json(_ERROR, "the turn passed the deadline; send it again"),
+                            "headers": _RETRY},
+                },
+            }
+        }
+    }  # fmt: skip
 
 
 def document(channels: Channels) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,10 +76,16 @@ class ChannelRun:
 async def run_within(
     project: Project, flow: str, inputs: Mapping[str, Any], seconds: float
 ) -> ChannelRun:
-    """Run ``flow`` with a deadline, and an asyncio timeout around it, inside ``seconds``.
+    """Run ``flow`` with a deadline, and an asyncio timeout around it, inside ``seconds``."""
+    return await within(seconds, lambda deadline: project.run(flow, inputs, deadline=deadline))
+
+
+async def within(seconds: float, start: Callable[[float], Awaitable[RunResult]]) -> ChannelRun:
+    """``start(deadline)``'s result, answered inside ``seconds`` whatever the run does.
 
     The deadline lets the runner end the run cleanly with ``deadline``; the timeout is the
     backstop for anything that does not honour it. Either way the caller answers in time.
+    ``start`` is a run, or a conversation's turn: it gets the deadline it must keep.
     """
     hard = seconds - BACKSTOP_MARGIN
     deadline = seconds - RUN_MARGIN
@@ -87,7 +93,7 @@ async def run_within(
         return ChannelRun(overran=True, no_time=True)
     try:
         async with asyncio.timeout(hard):
-            result = await project.run(flow, inputs, deadline=deadline)
+            result = await start(deadline)
     except TimeoutError:
         return ChannelRun(overran=True)
     except UsageError as exc:
