@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from csflow.engine.errors import UsageError
+from csflow.engine.errors import StoreError, UsageError
 
 if TYPE_CHECKING:
     from csflow import Project, RunResult
@@ -96,6 +96,8 @@ async def within(seconds: float, start: Callable[[float], Awaitable[RunResult]])
             result = await start(deadline)
     except TimeoutError:
         return ChannelRun(overran=True)
+    except StoreError:
+        raise  # a UsageError of the CLI's, but never the caller's inputs: the channel's to answer
     except UsageError as exc:
         return ChannelRun(usage_error=str(exc))
     return ChannelRun(result=result)
