@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only steps|wismo|protocols|serve|store|intents] [--profile steps|canned|wismo]``: csflow's figures.
+"""``python -m bench [--quick] [--only steps|wismo|protocols|serve|store|intents|conversations] [--profile steps|canned|wismo]``: csflow's figures.
 
 A benchmark, not a test: it prints figures beside their baselines and targets, and the noise of
 the machine, so that a reader can judge them. See bench/README.md.
@@ -26,11 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["steps", "wismo", "protocols", "serve", "store", "intents"],
+        choices=["steps", "wismo", "protocols", "serve", "store", "intents", "conversations"],
         help="run one part only (protocols: SOAP and GraphQL round trips; serve: the channels "
         "server beside a direct run; store: Project.run with no store, the old batch-after "
         "store and the durable group commit; intents: accuracy on held-out messages and the "
-        "classifier's costs; these four only when asked)",
+        "classifier's costs; conversations: a resumed turn beside a plain run, and the state a "
+        "waiting conversation keeps; these five only when asked)",
     )
     parser.add_argument(
         "--clients",
@@ -131,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         with ShopProcess(server_core) as shop:
             figures = serve.main_hook(args.quick, client_core, server_core, shop.rest_url, TOKEN)
             print("\n" + "\n".join(figures), flush=True)
+
+    if args.only == "conversations":
+        from bench import conversations
+
+        print(flush=True)
+        print("\n".join(conversations.report(conversations.run(args.quick))), flush=True)
 
     if args.only == "intents":
         from bench import intents

@@ -1,6 +1,7 @@
 """``csflow demo``: Demo Shop on a free loopback port, one WISMO conversation per case, then
 one conversation per intent (cancel, address, return label, subscriptions) over REST, SOAP
-and GraphQL. The intents change Demo Shop's data, so each uses a customer no other one does.
+and GraphQL, then multi-turn chats in the customer's own words (§12: intents, asks and
+handoffs). The intents change Demo Shop's data, so each uses a customer no other one does.
 """
 
 from __future__ import annotations
@@ -138,6 +139,39 @@ INTENTS = [
 ]
 
 
+@dataclass(frozen=True)
+class Chat:
+    """A conversation in the customer's own words: each message a turn (``Project.say``)."""
+
+    case: str
+    messages: tuple[str, ...]
+    ends: str  # the status the last turn should end with
+
+
+CHATS = [
+    Chat(
+        "the order number is asked for",
+        ("hi, where's my stuff??", "oh sorry, it's ord 1003"),
+        "completed",
+    ),
+    Chat(
+        "a refund over the limit goes to a person",
+        ("I was charged for a box I didn't want, can I get my money back", "premium@demo.shop"),
+        "handoff",
+    ),
+    Chat(
+        "no order number after three answers: a person takes over",
+        (
+            "has my parcel shipped yet",
+            "I don't have it to hand",
+            "it was a gift, no idea",
+            "sorry, still nothing",
+        ),
+        "handoff",
+    ),
+]
+
+
 def shipped_project() -> Path:
     """The flows that ship with csflow, next to the installed packages or in the cwd."""
     here = Path(__file__).resolve().parent.parent / "flows"
@@ -181,8 +215,13 @@ class Tally:
     failed_as_expected: int = 0
     surprises: int = 0  # a run that failed, or an outage that did not make it fail
 
-    def add(self, conv: Conversation, ok: bool) -> None:
-        if ok and not conv.outage:
+    def add(self, conv: Conversation | None, ok: bool) -> None:
+        if conv is None:  # a chat: ``ok`` says whether it ended as it should
+            if ok:
+                self.completed += 1
+            else:
+                self.surprises += 1
+        elif ok and not conv.outage:
             self.completed += 1
         elif not ok and conv.outage:
             self.failed_as_expected += 1
@@ -192,7 +231,7 @@ class Tally:
     def line(self, seconds: float) -> str:
         total = self.completed + self.failed_as_expected + self.surprises
         text = (
-            f"{total} conversations: {self.completed} completed, "
+            f"{total} conversations: {self.completed} as they should, "
             f"{self.failed_as_expected} failed as expected"
         )
         if self.surprises:
@@ -228,6 +267,8 @@ async def _conversations(project: Any, shop: Any, console: Console, as_json: boo
                 )
             )
             show_run(console, result, title=conv.flow, expected=conv.outage)
+        for n, chat in enumerate(CHATS, 1):
+            await _chat(project, chat, f"demo-chat-{n}", console, as_json, tally)
     finally:
         await admin.aclose()
         await project.aclose()
@@ -238,3 +279,40 @@ async def _conversations(project: Any, shop: Any, console: Console, as_json: boo
             Text(tally.line(time.monotonic() - started), style="bold green" if ok else "bold red")
         )
     return 0 if not tally.surprises else 1
+
+
+async def _chat(
+    project: Any, chat: Chat, conversation: str, console: Console, as_json: bool, tally: Tally
+) -> None:
+    """One multi-turn chat, shown as its transcript: each message, reply, intent and steps."""
+    from csflow.cli.commands.chat import trace
+
+    if not as_json:
+        console.print(Rule(f"chat · {chat.case}", style="dim"))
+    result = None
+    for i, message in enumerate(chat.messages):
+        result = await project.say(conversation, message)
+        if as_json:
+            line = {
+                "case": chat.case,
+                "turn": i + 1,
+                "say": message,
+                **json.loads(result.to_json()),
+            }
+            click.echo(json.dumps(line, ensure_ascii=False))
+            continue
+        console.print(Text.assemble(("customer  ", "dim"), (message, "bold")))
+        if i == 0 and result.intent is not None:
+            intent = result.intent
+            console.print(
+                Text(f"  intent   {intent['name']} ({intent['confidence']:.2f})", style="magenta")
+            )
+        console.print(Text.assemble(("  reply    ", "dim"), (result.reply or "", "cyan")))
+        console.print(trace(result))
+    assert result is not None
+    if not as_json and result.handoff is not None:
+        h = result.handoff
+        console.print(
+            Text.assemble(("  handoff  ", "dim"), (f"{h['reason']}: {h['note']}", "blue"))
+        )
+    tally.add(None, result.status == chat.ends)

@@ -14,6 +14,14 @@ from csflow import RunResult
 from csflow.engine.coerce import to_json
 
 UNBOUNDED = 100_000  # columns: a table as wide as its longest row
+# How each status reads: waiting for the customer's answer, handed over to a person (§12).
+STATUS_STYLES = {
+    "completed": "green",
+    "waiting": "yellow",
+    "handoff": "blue",
+    "expired": "bright_black",
+    "failed": "red",
+}
 
 
 class OutputConsole(Console):
@@ -44,7 +52,7 @@ def show_run(
 ) -> None:
     """A run at a glance; ``expected``: its failure was the point (the demo's outage case)."""
     if result.ok:
-        status = Text("completed", style="bold green")
+        status = Text(result.status, style=f"bold {STATUS_STYLES.get(result.status, 'green')}")
     elif expected:
         status = Text("failed, as expected", style="bold yellow")
     else:
@@ -63,6 +71,10 @@ def show_run(
                 (f"{result.error['kind']}{where}: {result.error['message']}", "red"),
             )
         )
+    if result.handoff:
+        h = result.handoff
+        note = f": {h['note']}" if h.get("note") else ""
+        console.print(Text.assemble(("  handoff  ", "dim"), (f"{h['reason']}{note}", "blue")))
     _show_outputs(console, "  outputs", result.outputs)
     # A dry run's outputs past its first kept-back write are not claims (engine.dry_run).
     _show_outputs(console, "  would return, had the writes been sent", result.preview_outputs)

@@ -158,6 +158,7 @@ def _customers() -> dict[str, Customer]:
         ("paused@demo.shop", "Mia Kowalski", "+48 601 482 905"),
         ("cancelled-sub@demo.shop", "Ethan Brooks", "+1 617 555 0133"),
         ("refunded@demo.shop", "Ava Martinez", "+34 612 908 771"),
+        ("premium@demo.shop", "Oscar Lindqvist", "+46 70 864 29 31"),
     ]
     return {
         email: Customer(f"CUS-{i:03d}", email, name, phone)
@@ -322,6 +323,8 @@ def _subscriptions(c: dict[str, Customer], plans: dict[str, Plan], k: _Clock) ->
             next_order_date=k.in_days(15)),
         sub("SUB-2006", "repeat@demo.shop", "standard", "CANCELLED", 400, 220,
             cancelled_at=k.ago(215), cancel_reason="Switching to a smaller box"),
+        sub("SUB-2007", "premium@demo.shop", "premium", "ACTIVE", 75, 4,
+            next_order_date=k.in_days(26)),
     ]  # fmt: skip
 
 

@@ -36,6 +36,7 @@ REPHRASE = "Sorry, I didn't quite get that. Could you say it another way?"
 EXPIRED = (
     "Sorry, I waited a while for your answer and closed our conversation. What can I help you with?"
 )
+MISSING = "Let me pass you to one of our team, who can help you with that."
 RESTARTED = (
     "Sorry, I lost track of our conversation while we were updating how I handle it."
     " Could you tell me again what you need?"
@@ -155,6 +156,18 @@ class ConversationTurn:
         # The platform's context, then what the customer said now, where the flow takes them.
         given = {**context, **entities}
         inputs = {name: given[name] for name in plan.inputs if name in given}
+        missing = [
+            name
+            for name, spec in plan.inputs.items()
+            if spec.required and spec.default is None and name not in inputs
+        ]
+        if missing:
+            # The flow cannot start from words alone and does not ask: a person takes over,
+            # told what was missing, rather than the customer reading an error.
+            note = f"The flow '{flow}' needs {', '.join(missing)}, which the message did not give."
+            result = RunResult(flow=flow, status="handoff", reply=MISSING, run_id=_new_id())
+            result.handoff = {"reason": "missing_details", "note": note, "intent": None}
+            return await self._save(slot, conversation, text, result, clock, intent is not None)
         recorder = Recorder(self.store, inputs, self.gateway.redact)
         recorder.conversation_id, recorder.turn = conversation_id, turns + 1
         result = await run_plan(

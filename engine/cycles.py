@@ -68,12 +68,15 @@ def check_unreachable_asks(
             continue
         for i, step in enumerate(lf.model.steps):
             if step.ask is not None:
-                why = "intents.yaml starts no flow" if not starts else "no intent in intents.yaml"
+                why = (
+                    f"no intent in intents.yaml starts '{name}' or a flow that calls it"
+                    if intents is not None
+                    else f"the project has no intents.yaml to start '{name}' from"
+                )
                 problems.append(
                     lf.source.problem(
                         ("steps", i, "ask"),
-                        f"no conversation reaches this ask: {why} that runs '{name}'"
-                        + ("" if not starts else " or a flow that calls it"),
+                        f"no conversation reaches this ask: {why}",
                         warning=True,
                     )
                 )

@@ -76,7 +76,8 @@ def load_project(root: Path | str, *, environ: dict[str, str] | None = None) -> 
         )
         compiler.compile_into(project.flows[name])
     check_cycles(loaded, problems)
-    check_unreachable_asks(loaded, intents, problems)
+    if entities is not None:  # a broken intents.yaml is reported already: no echo of it
+        check_unreachable_asks(loaded, intents, problems)
     if any(not p.warning for p in problems):
         raise ProjectError(problems)  # the warnings too: every problem in one pass
     project.warnings = sorted(problems)

@@ -369,7 +369,7 @@ class ErrorExpectation(Strict):
 
 
 class Expectation(Strict):
-    status: Literal["completed", "failed"] | None = None
+    status: Literal["completed", "failed", "waiting", "handoff", "expired"] | None = None
     outputs: dict[str, Any] | None = None
     reply: str | TextExpectation | None = None
     path: list[str] | None = None

@@ -176,8 +176,9 @@ def encode(value: Any, where: str = "") -> Any:
     if isinstance(value, bytes):
         return {_TAG: "bytes", "v": base64.b64encode(value).decode("ascii")}
     raise NotStorable(
-        f"'{where or 'a value'}' holds a {type(value).__name__}, which a waiting conversation"
-        " cannot keep: keep plain values (text, numbers, lists, mappings, dates) in variables"
+        f"'{where or 'a value'}' holds a Python {type(value).__name__} value, which a waiting"
+        " conversation cannot keep: keep plain values (text, numbers, lists, mappings, dates)"
+        " in variables"
     )
 
 

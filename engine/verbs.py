@@ -36,6 +36,7 @@ from csflow.engine.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from csflow.engine.compiler import FlowCompiler
+    from csflow.engine.registry import ActionSpec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,7 +177,9 @@ def compile_call(fc: FlowCompiler, m: StepModel, loc: Loc, base: Common) -> Step
             fc.compile_text(
                 v,
                 (*loc, "with", k),
-                kind="path" if k == "path" and isinstance(v, str) else "value",
+                # A URL path is encoded segment by segment (PathTemplate), but only for an
+                # action that calls a connection: a custom action's `path` is its own.
+                kind="path" if k == "path" and isinstance(v, str) and _calls_out(spec) else "value",
             ),
         )
         for k, v in args.items()
@@ -203,6 +206,10 @@ def compile_call(fc: FlowCompiler, m: StepModel, loc: Loc, base: Common) -> Step
         source=source,
         fields=fields,
     )
+
+
+def _calls_out(spec: ActionSpec | None) -> bool:
+    return spec is None or spec.connection_type is not None
 
 
 def _check_paths(fc: FlowCompiler, fields: Mapping[str, Any], loc: Loc, answer: Answer) -> None:
