@@ -19,7 +19,7 @@ another worker or a restarted server. Refusals are ``{"error": CODE, "message": 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from csflow.engine.conversation import check_message
@@ -41,7 +41,7 @@ from csflow.serve.models import DEFAULT_DEADLINE, ConversationChannel
 from csflow.serve.runtime import ChannelRun, KeyRing, within
 
 if TYPE_CHECKING:
-    from csflow import Project
+    from csflow import Project, RunResult
 
 SUFFIX = "/messages"
 BODY_KEYS = frozenset({"text", "context"})
@@ -62,11 +62,11 @@ class Message:
 
 
 def _retry_later(status: int, code: str, message: str) -> Answer:
-    refused = error(status, code, message)
-    return Answer(refused.status, refused.body, code, ((b"retry-after", RETRY_AFTER),))
+    body = {"error": code, "message": message}
+    return Answer.json(body, status, code, headers=((b"retry-after", RETRY_AFTER),))
 
 
-def answer_body(result: Any) -> dict[str, Any]:
+def answer_body(result: RunResult) -> dict[str, Any]:
     """§12's answer of one turn, from the turn's RunResult."""
     intent = result.intent
     handoff = result.handoff
@@ -161,11 +161,11 @@ class ConversationEndpoint(Endpoint[Message]):
                 f"the answer took longer than the channel's deadline of {self.timeout:g}s; the "
                 "conversation is as it was: send the message again",
             )
-        answer = Answer.json(answer_body(result), 200, result.status)
-        return Answer(200, answer.body, result.status, ((RUN_ID_HEADER, result.run_id.encode()),))
+        run_id = ((RUN_ID_HEADER, result.run_id.encode()),)
+        return Answer.json(answer_body(result), 200, result.status, headers=run_id)
 
     def unavailable(self, detail: str | None = None) -> Answer:
-        return Answer(_INTERNAL.status, _INTERNAL.body, _INTERNAL.outcome, detail=detail)
+        return replace(_INTERNAL, detail=detail)
 
     def too_large(self) -> Answer:
         return _TOO_LARGE

@@ -290,10 +290,10 @@ def test_two_messages_at_once_are_stored_in_order_and_never_overlap(server, shop
     assert [t["run_id"] for t in turns[1:]] == [first["run_id"], second["run_id"]]
     reader = SQLiteStore(served.store, create=False)
     try:
-        runs = {r.id: r for r in reader.list_runs(conversation_id=cid, limit=10)}
+        one, two = (reader.get_run(answer["run_id"]) for answer in (first, second))
     finally:
         reader.close()
-    one, two = runs[first["run_id"]], runs[second["run_id"]]
+    assert one is not None and two is not None
     ended = _at(one.started_at) + (one.duration_ms or 0) / 1000
     assert _at(two.started_at) >= ended - 0.002  # ms timestamps: no two turns at once
 
