@@ -80,6 +80,7 @@ def _secret(raw: Any) -> str:
 
 
 def _curl(url: str, endpoint: Any, raw: dict[str, Any]) -> str:
+    from csflow.serve.conversation import ConversationEndpoint
     from csflow.serve.generic import GenericEndpoint
     from csflow.serve.order_lookup import OrderLookupEndpoint
     from csflow.serve.zipchat import ZipchatEndpoint
@@ -99,6 +100,13 @@ def _curl(url: str, endpoint: Any, raw: dict[str, Any]) -> str:
         return (
             f"curl -s -i {q(f'{url}{endpoint.path}?{query}')} "
             f"-H {q('x-api-key: ' + _secret(raw.get('api_key')))}"
+        )
+    if isinstance(endpoint, ConversationEndpoint):
+        body = json.dumps({"text": "where is my order?", "context": {"email": "shipped@demo.shop"}})
+        return (
+            f"curl -s -X POST {q(f'{url}{endpoint.path}/demo-chat-1/messages')} "
+            f"-H {q('x-api-key: ' + _secret(raw.get('api_keys')))} "
+            f"-H 'content-type: application/json' -d {q(body)}"
         )
     if isinstance(endpoint, OrderLookupEndpoint):
         query = urlencode({"phone": "+1 (415) 867-5309"})

@@ -42,7 +42,9 @@ _RUN_RESULT = {
     "required": ["flow", "status", "outputs", "reply", "error", "steps"],
     "properties": {
         "flow": {"type": "string"},
-        "status": {"enum": ["completed", "failed"]},
+        # A flow that asks or hands over ends so in one run too (§12); only a conversation
+        # expires.
+        "status": {"enum": ["completed", "failed", "waiting", "handoff"]},
         "outputs": {"type": "object"},
         "reply": {"type": ["string", "null"]},
         "error": {
@@ -138,7 +140,7 @@ def _generic(endpoint: GenericEndpoint) -> dict[str, Any]:
                 "security": [{"apiKey": []}],
                 "requestBody": {"required": bool(required), **_json(body, "the flow's inputs")},
                 "responses": {
-                    "200": _json(_RUN_RESULT, "the run's result, completed or failed (spec §8)"),
+                    "200": _json(_RUN_RESULT, "the run's result, as spec §8 gives it"),
                     "400": _json(_ERROR, "bad body, or inputs missing, unknown or mistyped"),
                     "401": _json(_ERROR, "missing or wrong x-api-key"),
                     "404": _json(_ERROR, "unknown flow"),

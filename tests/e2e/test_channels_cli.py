@@ -104,17 +104,18 @@ def test_demo_serve_prints_a_curl_per_channel_that_works():
         proc.wait_for("Serving until Ctrl", stream="out", within=30)
         text = "".join(proc.out)
         commands = [line.strip() for line in text.splitlines() if line.startswith("curl ")]
-        assert len(commands) == 4
+        assert len(commands) == 5
         answers = [
             subprocess.run(["bash", "-c", c], capture_output=True, text=True, timeout=20).stdout
             for c in commands
         ]
         code, _, err = proc.stop(signal.SIGINT)
-    generic, zipchat, coffield, orders = answers
+    generic, zipchat, coffield, orders, chat = answers
     assert json.loads(generic)["status"] == "completed"
     assert "HTTP/1.1 200" in zipchat and "1Z999AA10123456784" in zipchat
     assert json.loads(coffield)["ok"] is True
     assert json.loads(orders)[0]["id"] == "ORD-1001"
+    assert json.loads(chat)["intent"]["name"] == "wismo"
     assert code == 0 and "Traceback" not in err
 
 

@@ -116,7 +116,7 @@ CHANNEL_KEYS = {
 def test_validate_the_shipped_project():
     proc = csflow("validate", "-p", "flows", env=CHANNEL_KEYS)
     assert proc.returncode == 0, proc.stderr
-    assert "ok" in proc.stdout and "4 channels" in proc.stdout
+    assert "ok" in proc.stdout and "5 channels" in proc.stdout
 
 
 def test_graph_is_a_mermaid_flowchart():
