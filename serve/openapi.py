@@ -40,7 +40,9 @@ _RUN_RESULT = {
     "required": ["flow", "status", "outputs", "reply", "error", "steps"],
     "properties": {
         "flow": {"type": "string"},
-        "status": {"enum": ["completed", "failed"]},
+        # A flow that asks ends `waiting`; one that hands over, `handoff` (§12). Only the
+        # conversation channel can answer an ask, but a run API caller is told the truth.
+        "status": {"enum": ["completed", "failed", "waiting", "handoff", "expired"]},
         "outputs": {"type": "object"},
         "reply": {"type": ["string", "null"]},
         "error": {
@@ -52,6 +54,14 @@ _RUN_RESULT = {
             },
         },
         "steps": {"type": "array", "items": {"type": "object"}},
+        "handoff": {
+            "type": "object",
+            "properties": {
+                "reason": {"type": "string"},
+                "note": {"type": ["string", "null"]},
+                "intent": {"type": ["string", "null"]},
+            },
+        },
     },
 }
 
