@@ -42,9 +42,9 @@ _RUN_RESULT = {
     "required": ["flow", "status", "outputs", "reply", "error", "steps"],
     "properties": {
         "flow": {"type": "string"},
-        # A flow that asks or hands over ends so in one run too (§12); only a conversation
-        # expires.
-        "status": {"enum": ["completed", "failed", "waiting", "handoff"]},
+        # A flow that asks ends `waiting`; one that hands over, `handoff` (§12). Only the
+        # conversation channel can answer an ask, but a run API caller is told the truth.
+        "status": {"enum": ["completed", "failed", "waiting", "handoff", "expired"]},
         "outputs": {"type": "object"},
         "reply": {"type": ["string", "null"]},
         "error": {
@@ -56,6 +56,14 @@ _RUN_RESULT = {
             },
         },
         "steps": {"type": "array", "items": {"type": "object"}},
+        "handoff": {
+            "type": "object",
+            "properties": {
+                "reason": {"type": "string"},
+                "note": {"type": ["string", "null"]},
+                "intent": {"type": ["string", "null"]},
+            },
+        },
     },
 }
 
@@ -290,10 +298,9 @@ _TURN = {
         },
         "run_id": {"type": "string"},
         "handoff": {
+            **_RUN_RESULT["properties"]["handoff"],  # type: ignore[index]
             "type": ["object", "null"],
             "required": ["reason", "note", "intent"],
-            "properties": {"reason": {"type": "string"}, "note": _NULLABLE_TEXT,
-                           "intent": _NULLABLE_TEXT},
         },
     },
 }  # fmt: skip

@@ -183,6 +183,9 @@ class Case:
     status: str = "completed"
     setup: Setup | None = None
     settle: float = 0.0  # seconds for delayed requests to finish before the next reset
+    # A conversation (§12): the customer's answers to the flow's asks, one turn each. The
+    # case's result is the last turn's, with the steps of every turn.
+    answers: tuple[str, ...] = ()
 
 
 BERLIN = {"line1": "Unter den Linden 5", "city": "Berlin", "postal_code": "10117", "country": "de"}
@@ -203,7 +206,9 @@ CASES = [
     Case("wismo someone else's email", "wismo", {"order_number": "ORD-1003", "email": "pending@demo.shop"}, ("find.by_number", "find.not_found", "not_found"), outputs={"found": False}),
     Case("wismo unknown email", "wismo", {"email": "nobody@demo.shop"}, ("find.check", "find.not_found", "not_found")),
     Case("wismo order API down", "wismo", {"email": "shipped@demo.shop"}, ("find", "api_down"), "can't reach our order system", status="failed", setup=outage("rest",)),
-    Case("wismo no details", "wismo", {}, ("find", "api_down"), status="failed"),
+    Case("wismo no details", "wismo", {}, ("find", "find.ask_order_number"), "What's your order number?", status="waiting"),
+    Case("wismo asks, then finds", "wismo", {}, ("find.ask_order_number", "find.by_number", "shipped"), "on its way with UPS", answers=("it's ord 1003",)),
+    Case("wismo no order number thrice", "wismo", {}, ("find.ask_order_number", "find.not_identified"), "pass you to one of our team", status="handoff", answers=("no", "no idea", "still no")),
     # ---- cancel_order
     Case("cancel pending", "cancel_order", {"email": "pending@demo.shop", "reason": "wrong size"}, ("cancel", "cancelled"), "refunding $78.99", {"cancelled": True, "refund_amount": 78.99, "currency": "USD", "outcome": "cancelled"}),
     Case("cancel shipped", "cancel_order", {"order_number": "ORD-1003"}, ("too_late",), "ask me for a return label", {"cancelled": False, "outcome": "too_late"}),
@@ -217,6 +222,7 @@ CASES = [
     Case("cancel ERP down", "cancel_order", {"email": "pending@demo.shop"}, ("cancel", "cancel_refused", "cancel_failed"), "A teammate will cancel it", status="failed", setup=outage("erp",)),
     Case("cancel order API down", "cancel_order", {"email": "pending@demo.shop"}, ("find", "api_down"), status="failed", setup=outage("rest",)),
     # ---- change_address
+    Case("address asked for", "change_address", {"email": "processing@demo.shop"}, ("ask_line1", "ask_city", "ask_postal_code", "ask_country", "update_address", "updated"), "Unter den Linden 5, 10117 Berlin, DE", answers=("Unter den Linden 5", "Berlin", "10117", "de")),
     Case("address changed", "change_address", {"email": "processing@demo.shop", **BERLIN}, ("check_address", "find", "update_address", "updated"), "Unter den Linden 5, 10117 Berlin, DE", {"updated": True, "outcome": "updated"}),
     Case("address unchanged", "change_address", {"email": "processing@demo.shop", **BERLIN}, ("find", "unchanged"), "nothing needed changing", {"updated": False, "outcome": "unchanged"}, setup=edit(lambda s: setattr(s.store.orders["ORD-1002"], "address", Address("Unter den Linden 5", "Berlin", "10117", "DE"),))),
     Case("address bad postal code", "change_address", {"email": "processing@demo.shop", **BERLIN, "postal_code": "1017"}, ("check_address", "invalid_address"), "doesn't look complete", {"outcome": "invalid_address"}),
@@ -255,8 +261,11 @@ CASES = [
     Case("sub cancel answer lost", "subscription_cancel", {"email": "active@demo.shop", "reason": "x"}, ("cancel", "cancel_refused", "cancel_unknown"), "didn't confirm", {"outcome": "unknown"}, setup=before("mutation CancelSubscription", lambda s: s.delays.update(graphql=0.6)), settle=0.6),
     Case("sub cancel API fails", "subscription_cancel", {"email": "active@demo.shop", "reason": "x"}, ("cancel", "cancel_refused", "cancel_failed"), status="failed", setup=before("mutation CancelSubscription", lambda s: s.down.add("graphql",))),
     Case("sub cancel API down", "subscription_cancel", {"email": "active@demo.shop", "reason": "x"}, ("find", "api_down"), "subscription system", status="failed", setup=outage("graphql",)),
-    Case("sub cancel no details", "subscription_cancel", {"reason": "x"}, ("find", "api_down"), status="failed"),
+    Case("sub cancel no details", "subscription_cancel", {"reason": "x"}, ("find", "find.ask_email"), "What's the email address", status="waiting"),
+    Case("sub cancel asks why", "subscription_cancel", {"email": "active@demo.shop"}, ("ask_reason", "find", "cancel"), answers=("it's too expensive",)),
+    Case("sub no email thrice", "subscription_refund", {}, ("find.ask_email", "find.not_identified"), "find your subscription with you", status="handoff", answers=("no", "nope", "none")),
     # ---- subscription_pause
+    Case("pause asks until when", "subscription_pause", {"email": "repeat@demo.shop"}, ("ask_until", "pause", "paused"), "paused until", answers=(f"until {in_days(21)} please",)),
     Case("pause", "subscription_pause", {"email": "repeat@demo.shop", "until": in_days(21)}, ("pause", "paused"), "paused until", {"paused_until": dt.date.fromisoformat(in_days(21)), "subscription_status": "paused"}),
     Case("pause already paused", "subscription_pause", {"email": "paused@demo.shop", "until": in_days(30)}, ("already_paused",), "already paused until"),
     Case("pause cancelled", "subscription_pause", {"email": "cancelled-sub@demo.shop", "until": in_days(30)}, ("cancelled",), "nothing to pause"),
@@ -268,6 +277,7 @@ CASES = [
     Case("pause API fails", "subscription_pause", {"email": "repeat@demo.shop", "until": in_days(21)}, ("pause", "pause_refused", "pause_failed"), status="failed", setup=before("mutation Pause", lambda s: s.down.add("graphql",))),
     Case("pause API down", "subscription_pause", {"email": "repeat@demo.shop", "until": in_days(21)}, ("find", "api_down"), status="failed", setup=outage("graphql",)),
     # ---- subscription_change_plan
+    Case("plan asks which", "subscription_change_plan", {"email": "paused@demo.shop"}, ("ask_plan", "change_plan", "changed"), "Upgraded!", answers=("the premium one",)),
     Case("plan upgrade", "subscription_change_plan", {"email": "paused@demo.shop", "plan": "Premium Coffee Box"}, ("plans", "change_plan", "changed"), "Upgraded!", {"change": "upgrade", "plan_id": "premium", "previous_plan": "Basic Coffee Box", "price": 49.0,}),
     Case("plan downgrade", "subscription_change_plan", {"email": "refunded@demo.shop", "plan": "basic plan"}, ("change_plan", "changed"), "You'll pay less", {"change": "downgrade", "plan_id": "basic"}),
     Case("plan same", "subscription_change_plan", {"email": "active@demo.shop", "plan": "Standard"}, ("plans", "same_plan"), "already on Standard Coffee Box", {"outcome": "same_plan"}),
@@ -283,12 +293,13 @@ CASES = [
     Case("refund", "subscription_refund", {"email": "active@demo.shop"}, ("refund", "refunded"), "refunded your last Standard Coffee Box charge of $29.00", {"refund_amount": 29.0, "charge_id": "CH-5001", "outcome": "refunded"}),
     Case("refund by id", "subscription_refund", {"subscription_id": "SUB-2005"}, ("find.by_id", "refund", "refunded"), "$19.00"),
     Case("refund twice", "subscription_refund", {"email": "refunded@demo.shop"}, ("already_refunded",), "already refunded on", {"outcome": "already_refunded"}),
-    Case("refund too old", "subscription_refund", {"email": "cancelled-sub@demo.shop"}, ("too_old",), "more than 30 days old", {"outcome": "too_old"}),
+    Case("refund too old", "subscription_refund", {"email": "cancelled-sub@demo.shop"}, ("too_old",), "more than 30 days old", status="handoff"),
+    Case("refund over the limit", "subscription_refund", {}, ("find.ask_email", "over_limit"), "Refunds of that size are checked", status="handoff", answers=("premium@demo.shop",)),
     Case("refund no charge", "subscription_refund", {"email": "repeat@demo.shop"}, ("no_charge",), "no charge", {"outcome": "no_charge"}, setup=edit(lambda s: setattr(s.store.subscriptions["SUB-2005"], "last_charge", None))),
     Case("refund not found", "subscription_refund", {"email": "nobody@demo.shop"}, ("not_found",)),
     Case("refund refunded meanwhile", "subscription_refund", {"email": "active@demo.shop"}, ("refund", "refund_refused", "already_refunded"), setup=before("mutation Refund", lambda s: s.store.refund_last_charge("SUB-2001"))),
     Case("refund answer lost", "subscription_refund", {"email": "active@demo.shop"}, ("refund", "refund_refused", "refund_unknown"), "charge of $29.00, but the subscription system didn't confirm it in time. Please don't ask for it again", {"outcome": "unknown", "charge_id": "CH-5001", "refund_id": None}, setup=LostAnswer("mutation Refund", "graphql"), settle=0.6),
-    Case("refund API fails", "subscription_refund", {"email": "active@demo.shop"}, ("refund", "refund_refused", "refund_failed"), status="failed", setup=before("mutation Refund", lambda s: s.down.add("graphql",))),
+    Case("refund API fails", "subscription_refund", {"email": "active@demo.shop"}, ("refund", "refund_refused", "refund_failed"), status="handoff", setup=before("mutation Refund", lambda s: s.down.add("graphql",))),
     Case("refund API down", "subscription_refund", {"email": "active@demo.shop"}, ("find", "api_down"), status="failed", setup=outage("graphql",)),
 ]
 # fmt: on
@@ -318,12 +329,28 @@ async def converse(shop: DemoShop, project: Project, case: Case) -> RunResult:
     setup = case.setup(state, project) if case.setup is not None else contextlib.nullcontext()
     with setup:
         try:
-            result = await project.run(case.flow, case.inputs)
+            if case.answers:
+                result = await _talk(project, case)
+            else:
+                result = await project.run(case.flow, case.inputs)
         finally:
             await project.connections.aclose_loop()  # this test's loop ends with the test
     if case.settle:
         await asyncio.sleep(case.settle)  # let the delayed requests end before a reset
     RESULTS[case.name] = result
+    return result
+
+
+async def _talk(project: Project, case: Case) -> RunResult:
+    """The case as a conversation: started with its inputs, then each answer a turn."""
+    conversation = f"e2e-{case.name.replace(' ', '-').replace(',', '')}-{os.getpid()}"
+    result = await project.say(conversation, "hello", flow=case.flow, context=case.inputs)
+    steps = list(result.steps)
+    for answer in case.answers:
+        assert result.status == "waiting", (case.name, result.status, result.reply)
+        result = await project.say(conversation, answer)
+        steps += result.steps
+    result.steps = steps
     return result
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from csflow.cli.demo import INTENTS, WISMO
+from csflow.cli.demo import CHATS, INTENTS, WISMO
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,8 +50,16 @@ def test_demo_prints_one_conversation_per_intent_and_exits_0():
 def test_demo_json_is_one_line_per_conversation_named_by_its_case():
     proc = demo("--json")
     assert proc.returncode == 0, proc.stderr
-    runs = [json.loads(line) for line in proc.stdout.splitlines()]  # JSON lines, nothing else
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]  # JSON lines, nothing else
+    runs = [line for line in lines if "turn" not in line]
     assert [r["case"] for r in runs] == [conv.case for conv in [*WISMO, *INTENTS]]
+    turns = [line for line in lines if "turn" in line]
+    assert [(t["case"], t["turn"]) for t in turns] == [
+        (chat.case, n) for chat in CHATS for n in range(1, len(chat.messages) + 1)
+    ]
+    last = {t["case"]: t for t in turns}
+    assert [last[chat.case]["status"] for chat in CHATS] == [chat.ends for chat in CHATS]
+    assert all(t["conversation_id"].startswith("demo-chat-") for t in turns)
     by_flow = {}
     for run in runs:
         by_flow.setdefault(run["flow"], []).append(run)
@@ -64,10 +72,10 @@ def test_demo_json_is_one_line_per_conversation_named_by_its_case():
 def test_demo_ends_with_a_summary_and_marks_the_expected_failure():
     proc = demo()
     assert proc.returncode == 0, proc.stderr
-    n = len(WISMO) + len(INTENTS)
+    n = len(WISMO) + len(INTENTS) + len(CHATS)
     last = proc.stdout.splitlines()[-1]
     assert re.fullmatch(
-        rf"{n} conversations: {n - 1} completed, 1 failed as expected · \d+\.\d s", last
+        rf"{n} conversations: {n - 1} as they should, 1 failed as expected · \d+\.\d s", last
     ), last
     outage = proc.stdout.split("wismo · API down", 1)[1]
     assert outage.splitlines()[2].startswith("wismo  failed, as expected")
@@ -89,3 +97,14 @@ def test_demo_lines_are_not_wrapped_when_output_is_not_a_terminal():
     assert any(len(line) > 80 for line in proc.stdout.splitlines())
     rules = [line for line in proc.stdout.splitlines() if line.startswith("─")]
     assert rules and all(len(line) == 80 for line in rules)  # layout keeps its width
+
+
+def test_the_demo_chats_ask_and_hand_over():
+    proc = demo()
+    assert proc.returncode == 0, proc.stderr
+    chats = proc.stdout.split("chat · the order number is asked for", 1)[1]
+    assert "What's your order number?" in chats
+    assert "on its way with UPS" in chats  # the answer, ORD-1003, was taken
+    assert "handoff  refund_over_limit: Refund asked for SUB-2007's charge CH-5007" in chats
+    assert "handoff  order_not_identified" in chats
+    assert chats.count("intent   ") == len(CHATS)  # each chat's first message, classified
