@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -48,7 +49,7 @@ def check_message(conversation_id: str, text: str, context: Any) -> dict[str, An
     if not isinstance(conversation_id, str) or not _ID.fullmatch(conversation_id):
         raise UsageError(
             f"the conversation id must be 1 to {MAX_ID} characters of A-Z, a-z, 0-9, '.', '_',"
-            f" ':' and '-' ({_shown(conversation_id)} is not)"
+            f" ':' and '-' ({_shown(conversation_id)}{_length(conversation_id)} is not)"
         )
     if not isinstance(text, str) or not text.strip():
         raise UsageError("the message's text is empty: send what the customer wrote")
@@ -59,6 +60,10 @@ def check_message(conversation_id: str, text: str, context: Any) -> dict[str, An
     if not isinstance(context, Mapping):
         raise UsageError("the message's context must be an object of the flow's inputs")
     return dict(context)
+
+
+def _length(value: Any) -> str:
+    return f", {len(value)} characters," if isinstance(value, str) and len(value) > MAX_ID else ""
 
 
 def _shown(value: Any) -> str:
@@ -111,7 +116,12 @@ class ConversationTurn:
                 " name the flow to talk to"
             )
         hold = deadline + HOLD_MARGIN
+        queued = time.monotonic()
         async with self.store.take(conversation_id, wait=deadline, hold=hold) as slot:
+            # The time spent behind earlier messages is the turn's too: the run gets what is
+            # left of the deadline, so that the caller's own deadline never cuts it off after
+            # a write went out and before the turn was saved.
+            deadline = max(deadline - (time.monotonic() - queued), 0.05)
             clock = now if now is not None else dt.datetime.now(dt.UTC)
             current = slot.conversation
             if current is not None and current.waiting:

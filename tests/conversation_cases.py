@@ -17,7 +17,7 @@ WISMO = "where is my order?"
 
 # (path, JSON body, error code, message)
 BAD_MESSAGES: list[tuple[str, Any, str, str]] = [
-    (MESSAGES.format("x" * 129), {"text": "hi"}, "bad_request", f"{ID_RULE} ('{'x' * 36}... is not)"),
+    (MESSAGES.format("x" * 129), {"text": "hi"}, "bad_request", f"{ID_RULE} ('{'x' * 36}..., 129 characters, is not)"),
     (MESSAGES.format("a%20b"), {"text": "hi"}, "bad_request", f"{ID_RULE} ('a b' is not)"),
     (MESSAGES.format("a/b"), {"text": "hi"}, "bad_request", f"{ID_RULE} ('a/b' is not)"),
     (MESSAGES.format("caf%C3%A9"), {"text": "hi"}, "bad_request", f"{ID_RULE} ('café' is not)"),
