@@ -405,7 +405,7 @@ def _message_text(value: Any) -> Any:
     if isinstance(value, bool | int | float):
         raise ValueError(
             f"a message is text, and YAML read this one as {str(value).lower()}:"
-            " put it in quotes (say: \"no\", say: \"1007\")"
+            ' put it in quotes (say: "no", say: "1007")'
         )
     return value
 

@@ -7,12 +7,12 @@ one), ``cancel_order`` making a write before it asks, and ``talk_to_person`` han
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chat_support import CASES, chat_project
 
 from csflow import Project
 from csflow.engine.model import TestCase
@@ -20,20 +20,13 @@ from csflow.flowtest import load_test_files, run_case
 from csflow.flowtest.cases import CaseOutcome
 from csflow.flowtest.coverage import branch_coverage
 
-DATA = Path(__file__).parent / "data"
-SHOP = "https://shop.example.com/api"
-DHL = {"connection": "shop", "method": "GET", "path": "/orders/ORD-1004", "json": {"carrier": "DHL"}}
+DHL = {
+    "connection": "shop",
+    "method": "GET",
+    "path": "/orders/ORD-1004",
+    "json": {"carrier": "DHL"},
+}
 HOLD = {"connection": "shop", "method": "POST", "path": "/orders/ORD-1004/hold", "json": {}}
-
-
-def chat_project(tmp_path: Path, *cases: str) -> Path:
-    """A copy of ``data/chat`` with these files of ``data/chat_cases`` as its flow tests."""
-    root = tmp_path / "chat"
-    shutil.copytree(DATA / "chat", root)
-    (root / "tests" / "flows").mkdir(parents=True)
-    for name in cases:
-        shutil.copy(DATA / "chat_cases" / name, root / "tests" / "flows" / name)
-    return root
 
 
 @pytest.fixture
@@ -61,7 +54,9 @@ async def converse(
     mocks: list[dict[str, Any]] | None = None,
 ) -> CaseOutcome:
     if mocks is not None:
-        c = TestCase.model_validate({**c.model_dump(by_alias=True, exclude_unset=True), "mocks": mocks})
+        c = TestCase.model_validate(
+            {**c.model_dump(by_alias=True, exclude_unset=True), "mocks": mocks}
+        )
     return await run_case(project, flow, c)
 
 
@@ -69,13 +64,9 @@ async def converse(
 
 
 async def test_every_case_of_the_data_files_passes(project: Project) -> None:
-    files, problems = load_test_files(
-        project, [DATA / "chat_cases" / "conversation.yaml", DATA / "chat_cases" / "wismo.yaml"]
-    )
+    files, problems = load_test_files(project, [CASES / "conversation.yaml", CASES / "wismo.yaml"])
     assert problems == []
-    outcomes = [
-        await run_case(project, tf.model.flow, c) for tf in files for c in tf.model.cases
-    ]
+    outcomes = [await run_case(project, tf.model.flow, c) for tf in files for c in tf.model.cases]
     assert {o.name: o.failures for o in outcomes} == {o.name: [] for o in outcomes}
     assert len(outcomes) == 10
     # Each turn is a run of its own: the first case said three messages.
@@ -126,7 +117,7 @@ async def test_a_status_that_differs_shows_the_reply(project: Project) -> None:
     )
     # The first turn that differs ends the case: turn 3 is not said.
     assert outcome.failures == [
-        "turn 2 (say: \"it's ord 12\"): expected status completed, got waiting;"
+        'turn 2 (say: "it\'s ord 12"): expected status completed, got waiting;'
         " reply was 'I need the order number, like ORD-1004.'"
     ]
     assert len(outcome.results) == 2
@@ -166,7 +157,7 @@ async def test_outputs_of_a_turn(project: Project) -> None:
     turns = [say("where is my order"), say("ord 1004", outputs={"carrier": "UPS"})]
     outcome = await converse(project, case(*turns), mocks=[DHL])
     assert outcome.failures == [
-        "turn 2 (say: 'ord 1004'): outputs.carrier: expected \"UPS\", got \"DHL\""
+        'turn 2 (say: \'ord 1004\'): outputs.carrier: expected "UPS", got "DHL"'
     ]
     waiting = await converse(project, case(say("where is my order", outputs={"carrier": "DHL"})))
     assert waiting.failures == [
@@ -191,9 +182,7 @@ async def test_path_is_per_turn_and_reaches_into_sub_flows(project: Project) -> 
 async def test_handoff_reason_and_note_are_compared_where_given(project: Project) -> None:
     turns = [say("where is my order"), say("no"), say("nope", status="handoff")]
     assert (await converse(project, case(*turns))).failures == []
-    turns[-1] = say(
-        "nope", handoff={"reason": "order_not_found", "note": {"contains": "ORD-"}}
-    )
+    turns[-1] = say("nope", handoff={"reason": "order_not_found", "note": {"contains": "ORD-"}})
     outcome = await converse(project, case(*turns))
     assert outcome.failures == [
         "turn 3 (say: 'nope'): handoff.reason: expected order_not_found, got no_order_number",
@@ -265,9 +254,7 @@ async def test_a_dry_run_conversation_keeps_the_write_back(project: Project) -> 
     # What it would return past the kept-back write is a preview, not an output (dry runs).
     turns = [say("cancel order 1004", status="waiting"), say("card", outputs={"refund": "card"})]
     outcome = await converse(project, case(*turns, dry_run=True))
-    assert outcome.failures == [
-        "turn 2 (say: 'card'): outputs.refund: expected \"card\", got null"
-    ]
+    assert outcome.failures == ["turn 2 (say: 'card'): outputs.refund: expected \"card\", got null"]
     assert outcome.results[-1].preview_outputs == {"refund": "card"}
     assert outcome.router is not None and outcome.router.calls == []
 
@@ -294,7 +281,10 @@ async def test_each_case_has_its_own_conversation(project: Project) -> None:
     # Had the case shared the first one's conversation, this would answer its question.
     again = await converse(project, waits)
     assert again.failures == []
-    assert again.results[0].conversation_id != (await converse(project, waits)).results[0].conversation_id
+    assert (
+        again.results[0].conversation_id
+        != (await converse(project, waits)).results[0].conversation_id
+    )
     assert project.store is None or project.store.list_conversations() == []
 
 
