@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chat_support import CASES, DATA, chat_project
+from flowtest_support import CASES, DATA, chat_project
 from support import csflow
 
 from csflow import Project

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chat_support import CASES, chat_project
+from flowtest_support import CASES, chat_project
 
 from csflow import Project
 from csflow.engine.model import TestCase

@@ -3,14 +3,10 @@ turn named in each failure, and coverage of what every turn reached."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from chat_support import chat_project
+from flowtest_support import chat_project, cli_verdicts, pytest_verdicts, run_pytest
 from support import csflow
 
 FAILED_TURN = (
@@ -59,21 +55,9 @@ def test_k_selects_conversations_and_covers_the_flows_they_ran(root: Path) -> No
 
 def test_pytest_collects_one_item_per_case_with_the_same_verdicts(root: Path) -> None:
     cli = csflow("test", "-p", str(root), cwd=root, columns=300)
-    py = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", "tests/flows"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "300"},
-        timeout=120,
-        cwd=root,
-    )
-    cli_verdicts = {m[1]: m[0] == "✓" for m in re.findall(r"^([✓✗]) \w+ · (.+)$", cli.stdout, re.M)}
-    py_verdicts = {
-        m[1].strip(): m[0] == "PASSED"
-        for m in re.findall(r"^(PASSED|FAILED) \S+::(.+?)(?: - .*)?$", py.stdout, re.M)
-    }
-    assert len(cli_verdicts) == 13
-    assert py_verdicts == cli_verdicts, py.stdout
+    py = run_pytest(root)
+    assert len(cli_verdicts(cli.stdout)) == 13
+    assert pytest_verdicts(py.stdout) == cli_verdicts(cli.stdout), py.stdout
     assert py.returncode == 1
     where = f"{root / 'tests' / 'flows' / 'failing.yaml'}:3: conversation · an answer"
     assert where in py.stdout
