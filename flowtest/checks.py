@@ -149,7 +149,7 @@ def _expectation(
                 f"unknown error kind '{kind}'{did_you_mean(kind, ERROR_KINDS)}",
             )
         )
-    handoff = getattr(expect, "handoff", None)
+    handoff = expect.handoff if isinstance(expect, TurnExpectation) else None
     reason = handoff.reason if handoff is not None else None
     if reason is not None and reason not in scope.reasons:
         problems.append(
