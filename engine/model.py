@@ -376,6 +376,49 @@ class Expectation(Strict):
     error: ErrorExpectation | None = None
 
 
+class HandoffExpectation(Strict):
+    """A turn's handoff: only the keys given are compared; ``note`` as a reply is."""
+
+    reason: str | None = None
+    note: str | TextExpectation | None = None
+
+
+RunStatus = Literal["completed", "failed", "waiting", "handoff", "expired"]
+
+
+class TurnExpectation(Strict):
+    """What must hold after one message (§12). ``intent: null`` (given) means not
+    understood; left out, the intent is not compared."""
+
+    intent: str | None = None
+    status: RunStatus | None = None
+    outputs: dict[str, Any] | None = None
+    reply: str | TextExpectation | None = None
+    path: list[str] | None = None
+    handoff: HandoffExpectation | None = None
+    error: ErrorExpectation | None = None
+
+
+def _message_text(value: Any) -> Any:
+    # YAML reads `say: no` as false and `say: 1007` as a number; turning them back into
+    # text would guess (`no` or `No`? `1007` or `01007`?), so the author quotes them.
+    if isinstance(value, bool | int | float):
+        raise ValueError(
+            f"a message is text, and YAML read this one as {str(value).lower()}:"
+            ' put it in quotes (say: "no", say: "1007")'
+        )
+    return value
+
+
+class TurnSpec(Strict):
+    """One message of a case's conversation, and what its answer must be."""
+
+    say: Annotated[str, BeforeValidator(_message_text)] = Field(min_length=1)
+    # The customer waits this long before sending it: the clock moves on (expiry, §12).
+    after: Duration | None = None
+    expect: TurnExpectation = Field(default_factory=TurnExpectation)
+
+
 class TestCase(Strict):
     __test__ = False  # not a pytest class
 
@@ -387,8 +430,14 @@ class TestCase(Strict):
     inputs: dict[str, Any] = Field(default_factory=dict)
     mocks: list[MockSpec] = Field(default_factory=list)
     expect: Expectation = Field(default_factory=Expectation)
+    # A conversation instead of one run: each turn's message and what it must answer.
+    turns: list[TurnSpec] | None = Field(default=None, min_length=1)
 
 
 class FlowTestFile(Strict):
-    flow: str
+    """A test file: the cases of one ``flow``, or conversations (``conversation: true``)
+    that start from intents.yaml. Which of the two is given is checked at load, placed."""
+
+    flow: str | None = None
+    conversation: bool = False
     cases: list[TestCase] = Field(min_length=1)

@@ -1,11 +1,21 @@
-"""Branch coverage of flow tests: which ``switch`` branches and ``on_error`` targets ran."""
+"""Branch coverage of flow tests: which ``switch`` branches and ``on_error`` targets ran,
+which ``ask`` steps were answered and which ``handoff`` steps were reached.
+
+A branch is a (step, target) pair of one flow; two step records of one run in a row are a
+branch taken. A conversation's turns are runs of their own, and a turn that answers an
+``ask`` records that ``ask`` again before the step after it, so an answer counts in the turn
+that gives it. A handoff ends the run, so it is reached rather than taken: its target is
+``REACHED``, and any record of the step counts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from csflow.engine.plan import FlowPlan, GoTo, SwitchStep
+from csflow.engine.plan import AskStep, FlowPlan, GoTo, HandoffStep, SwitchStep
+
+REACHED = -1  # the target of a branch that is the step itself being reached
 
 
 def branches(plan: FlowPlan) -> list[tuple[int, int, str]]:
@@ -21,6 +31,10 @@ def branches(plan: FlowPlan) -> list[tuple[int, int, str]]:
                 out.append(
                     (step.index, step.next, f"{name}: no match → {_target(plan, step.next)}")
                 )
+        if isinstance(step, AskStep):
+            out.append((step.index, step.next, f"{name}: answered → {_target(plan, step.next)}"))
+        if isinstance(step, HandoffStep):
+            out.append((step.index, REACHED, f"{name}: handoff ({step.reason})"))
         if isinstance(step.on_error, GoTo) and step.on_error.index != step.next:
             to = step.on_error.index
             out.append((step.index, to, f"{name}: on_error → {_target(plan, to)}"))
@@ -35,17 +49,18 @@ def _target(plan: FlowPlan, index: int) -> str:
 
 
 def taken(outcomes: Iterable[Any]) -> set[tuple[str, int, int]]:
-    """(flow, from step, to step) pairs the runs went through, from their step records."""
+    """(flow, from step, to step) pairs the runs went through, from their step records, and
+    (flow, step, REACHED) for every step that ran. An outcome gives its runs as ``results``
+    (one per turn) or its one run as ``result``."""
     seen: set[tuple[str, int, int]] = set()
-    for o in outcomes:
-        result = getattr(o, "result", None)
-        if result is None:
-            continue
+    runs = (r for o in outcomes for r in getattr(o, "results", None) or [o.result] if r)
+    for result in runs:
         last: dict[str, int] = {}
         for record in result.steps:
             plan, index = getattr(record, "plan", None), getattr(record, "index", None)
             if plan is None or index is None:
                 continue
+            seen.add((plan, index, REACHED))
             if plan in last:
                 seen.add((plan, last[plan], index))
             last[plan] = index
@@ -57,7 +72,8 @@ def branch_coverage(
 ) -> list[str]:
     """Per flow, the branches the cases reached; only ``flows`` when given (``-k``)."""
     went = taken(outcomes)
-    tested = {o.flow for o in outcomes}
+    # A conversation's cases test the flows its turns ran.
+    tested = {o.flow for o in outcomes} | {r.flow for o in outcomes for r in o.results}
     shown = set(project.flows if flows is None else flows)
     lines = []
     for name, plan in sorted(project.flows.items()):

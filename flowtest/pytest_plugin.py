@@ -71,6 +71,7 @@ class FlowTestYaml(pytest.File):
                     name=case.name,
                     project=project,
                     flow=tf.model.flow,
+                    label=tf.label,
                     case=case,
                     line=tf.case_line(i),
                 )
@@ -81,9 +82,12 @@ class FlowCaseFailed(Exception):
 
 
 class FlowCaseItem(pytest.Item):
-    def __init__(self, *, project: Any, flow: str, case: Any, line: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *, project: Any, flow: str | None, label: str, case: Any, line: int, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.project, self.flow, self.case, self.line = project, flow, case, line
+        # ``flow`` None: a conversation's case, started from intents.yaml; ``label`` shows it.
+        self.project, self.flow, self.label, self.case, self.line = project, flow, label, case, line
 
     def runtest(self) -> None:
         from csflow.flowtest import run_case
@@ -100,11 +104,11 @@ class FlowCaseItem(pytest.Item):
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:
         if isinstance(excinfo.value, FlowCaseFailed):
-            return f"{self.path}:{self.line}: {self.flow} · {self.name}\n{excinfo.value}"
+            return f"{self.path}:{self.line}: {self.label} · {self.name}\n{excinfo.value}"
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, self.line - 1, f"{self.flow} · {self.name}"
+        return self.path, self.line - 1, f"{self.label} · {self.name}"
 
 
 @pytest.fixture

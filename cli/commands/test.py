@@ -31,7 +31,7 @@ def test_command(project_dir: Path, keyword: str | None) -> None:
     """Run the flow tests in tests/flows/*.yaml against their mocks."""
     from csflow import Project
     from csflow.flowtest import load_test_files, run_case
-    from csflow.flowtest.cases import select
+    from csflow.flowtest.cases import CONVERSATION, select
 
     project = Project.load(project_dir)
     files, problems = load_test_files(project)
@@ -62,7 +62,13 @@ def test_command(project_dir: Path, keyword: str | None) -> None:
     passed = sum(o.ok for o in outcomes)
     failed = len(outcomes) - passed
     with exit_after_output(EXIT_OK if not failed else EXIT_FAILED):
-        selected = {tf.model.flow for tf, _, _ in chosen} if keyword else None
+        # -k: coverage of the flows chosen, and of those the chosen conversations ran.
+        selected = (
+            {tf.model.flow for tf, _, _ in chosen if tf.model.flow}
+            | {r.flow for o in outcomes if o.flow == CONVERSATION for r in o.results}
+            if keyword
+            else None
+        )
         _report(console, project, located, passed, failed, selected)
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from flowtest_support import cli_verdicts, pytest_verdicts, run_pytest
 from support import csflow
 
 FLOW = """\
@@ -75,10 +72,6 @@ def project(tmp_path: Path) -> Path:
 TOKEN = {"FT_TOKEN": "ft-secret-token"}
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, **TOKEN, "COLUMNS": "200"}
-
-
 def test_csflow_test_names_each_failure_with_a_readable_diff(project: Path) -> None:
     proc = csflow("test", "-p", str(project), env=TOKEN, columns=200)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -96,32 +89,9 @@ def test_csflow_test_names_each_failure_with_a_readable_diff(project: Path) -> N
 
 def test_pytest_gives_the_same_verdicts(project: Path) -> None:
     cli = csflow("test", "-p", str(project), env=TOKEN, columns=200)
-    py = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-rA",
-            str(project / "tests" / "flows"),
-        ],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=120,
-        cwd=project,
-    )
-    cli_verdicts = {
-        m[1]: m[0] == "✓" for m in re.findall(r"^([✓✗]) lookup · (.+)$", cli.stdout, re.M)
-    }
-    py_verdicts = {
-        m[1].strip(): m[0] == "PASSED"
-        for m in re.findall(r"^(PASSED|FAILED) \S+::(.+?)(?: - .*)?$", py.stdout, re.M)
-    }
-    assert len(cli_verdicts) == 4
-    assert cli_verdicts == py_verdicts, py.stdout
+    py = run_pytest(project, TOKEN)
+    assert len(cli_verdicts(cli.stdout)) == 4
+    assert cli_verdicts(cli.stdout) == pytest_verdicts(py.stdout), py.stdout
     assert py.returncode == 1
 
 
