@@ -102,10 +102,13 @@ def csflow(
     columns: int | None = 120,
     timeout: float = 60,
     module: str = "csflow",
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m csflow ARGS`` as a user runs it, to the end; its output as text."""
+    """``python -m csflow ARGS`` as a user runs it, to the end; its output as text.
+    ``stdin`` is what it reads (a pipe, not a terminal); without it, nothing."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
+        input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
         cwd=cwd,
