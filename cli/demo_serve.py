@@ -22,6 +22,7 @@ DEMO_KEYS = {
     "ZIPCHAT_API_KEY": "demo-zipchat-key",
     "COFFIELD_SECRET": "demo-coffield-signing-secret",
     "ORDERS_API_KEY": "demo-orders-key",
+    "CONSOLE_OPS_PASSWORD": "demo-ops-password",
 }
 COFFIELD_TENANT = 42
 

@@ -170,12 +170,33 @@ class OrderLookupChannel(_Channel):
         return self
 
 
-ChannelModel = GenericChannel | ZipchatChannel | CoffieldChannel | OrderLookupChannel
+USER_RE = r"^[a-z][a-z0-9_.-]{0,63}$"
+
+
+class ConsoleChannel(_Channel):
+    """§13: the web console under ``path``, for ``users`` (name: password, a secret)."""
+
+    type: Literal["console"]
+    users: dict[Annotated[str, Field(pattern=USER_RE)], Secret] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _own_path(self) -> ConsoleChannel:
+        if self.path == "/":
+            raise ValueError("path: the console needs a path of its own, such as /console")
+        if self.timeout is not None:
+            raise ValueError("timeout: the console answers people, not a platform's deadline")
+        return self
+
+
+ChannelModel = (
+    GenericChannel | ZipchatChannel | CoffieldChannel | OrderLookupChannel | ConsoleChannel
+)
 CHANNEL_TYPES: dict[str, type[ChannelModel]] = {
     "generic": GenericChannel,
     "zipchat": ZipchatChannel,
     "coffield": CoffieldChannel,
     "order_lookup": OrderLookupChannel,
+    "console": ConsoleChannel,
 }
 
 
