@@ -10,7 +10,13 @@ import httpx
 import yaml
 from support import ROOT, csflow, csflow_running
 
-CHANNEL_KEYS = ("CSFLOW_API_KEY", "ZIPCHAT_API_KEY", "COFFIELD_SECRET", "ORDERS_API_KEY")
+CHANNEL_KEYS = (
+    "CSFLOW_API_KEY",
+    "ZIPCHAT_API_KEY",
+    "COFFIELD_SECRET",
+    "ORDERS_API_KEY",
+    "CONSOLE_OPS_PASSWORD",  # the console's user ops (§13)
+)
 
 
 def run(*args: str, **keys: str) -> subprocess.CompletedProcess[str]:
@@ -21,7 +27,7 @@ def run(*args: str, **keys: str) -> subprocess.CompletedProcess[str]:
 def test_the_shipped_project_validates_with_no_channel_key_set():
     proc = run("validate", "-p", "flows")
     assert proc.returncode == 0, proc.stderr
-    assert "ok" in proc.stdout and "4 channels" in proc.stdout
+    assert "ok" in proc.stdout and "5 channels" in proc.stdout
     note = proc.stderr.strip()
     assert note.startswith("note: demo keys") and "--demo-keys" in note
     assert all(name in note for name in CHANNEL_KEYS)
@@ -39,8 +45,15 @@ def test_every_channel_key_of_the_shipped_project_has_a_demo_default():
     refs = [
         ref
         for channel in channels.values()
-        for key in ("api_key", "api_keys", "signing_secret")
-        for ref in (channel.get(key) if key == "api_keys" else [channel.get(key)]) or []
+        for key in ("api_key", "api_keys", "signing_secret", "users")
+        for ref in (
+            channel.get(key)
+            if key == "api_keys"
+            else (channel.get(key) or {}).values()
+            if key == "users"
+            else [channel.get(key)]
+        )
+        or []
         if ref is not None
     ]
     assert sorted(ref["env"] for ref in refs) == sorted(CHANNEL_KEYS)
@@ -55,7 +68,9 @@ def test_serve_refuses_demo_keys_and_names_the_missing_ones():
     assert proc.returncode == 2, proc.stderr
     missing = re.search(r"not set: ([A-Z_, ]+)\.", proc.stderr)
     assert missing, proc.stderr
-    assert missing.group(1).split(", ") == ["CSFLOW_API_KEY", "COFFIELD_SECRET", "ORDERS_API_KEY"]
+    assert missing.group(1).split(", ") == [
+        "CSFLOW_API_KEY", "COFFIELD_SECRET", "ORDERS_API_KEY", "CONSOLE_OPS_PASSWORD",
+    ]  # fmt: skip
     assert "--demo-keys" in proc.stderr and "Traceback" not in proc.stderr
 
 
