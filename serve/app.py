@@ -118,7 +118,9 @@ class ChannelsApp:
         status = 0
         try:
             found = self._route(scope["path"])
-            mount = None if found else next((m for m in self._mounts if m.owns(scope["path"])), None)
+            mount = (
+                None if found else next((m for m in self._mounts if m.owns(scope["path"])), None)
+            )
             if mount is not None:
                 entry.channel = mount.name
 

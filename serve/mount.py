@@ -38,7 +38,9 @@ class Mount(ABC):
         """The mount of ``model`` (one entry of channels.yaml), problems into ``ctx``."""
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        await self.app({**scope, "root_path": scope.get("root_path", "") + self.path}, receive, send)
+        await self.app(
+            {**scope, "root_path": scope.get("root_path", "") + self.path}, receive, send
+        )
 
 
 __all__ = ["ASGIApp", "Mount"]

@@ -131,8 +131,8 @@ def serve(
                 "serving",
                 url=url(host, bound, tls=tls is not None),
                 channels={
-                    n: e.path
-                    for n, e in [*app.channels.endpoints.items(), *app.channels.mounts.items()]
+                    **{n: e.path for n, e in app.channels.endpoints.items()},
+                    **{n: m.path for n, m in app.channels.mounts.items()},
                 },
                 pid=os.getpid(),
             )

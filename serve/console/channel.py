@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from csflow.serve.console.auth import KEY_ENV, MIN_KEY_LENGTH, Users
-from csflow.serve.mount import ASGIApp, Mount
 from csflow.serve.models import ConsoleChannel
+from csflow.serve.mount import ASGIApp, Mount
 
 if TYPE_CHECKING:
     from csflow.serve.config import LoadContext

@@ -72,8 +72,8 @@ class RunQuery:
         """The filters of ``params``; a value that is not one of the choices is no filter."""
 
         def pick(name: str, allowed: Iterable[str]) -> str | None:
-            value = params.get(name) or None
-            return value if value in allowed else None
+            value = params.get(name)
+            return value if value and value in set(allowed) else None
 
         return cls(
             flow=pick("flow", flows),

@@ -46,7 +46,8 @@ _NO_STORE = (b"cache-control", b"no-store")  # pages hold customers' data: keep 
 
 def route_path(scope: dict[str, Any]) -> str:
     """The path under the mount: ``/runs`` for ``/console/runs``; ``""`` for the mount itself."""
-    path, root = scope["path"], scope.get("root_path", "")
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
 
 

@@ -31,7 +31,9 @@ class FlowRow:
 
 def unknown_outcomes(record: RunRecord) -> list[str]:
     """The steps whose write may or may not have happened (``outcome: unknown``)."""
-    return [str(s.get("id") or s.get("verb")) for s in record.steps if s.get("outcome") == "unknown"]
+    return [
+        str(s.get("id") or s.get("verb")) for s in record.steps if s.get("outcome") == "unknown"
+    ]
 
 
 class Pages:

@@ -29,7 +29,7 @@ def ago(text: str | None, now: dt.datetime | None = None) -> str:
     """``"3 min ago"`` for an ISO time; the page puts the exact time in a title beside it."""
     moment = parse_time(text)
     if moment is None:
-        return "never" if not text else text
+        return text or "never"
     seconds = ((now or dt.datetime.now(dt.UTC)) - moment).total_seconds()
     future = seconds < 0
     seconds = abs(seconds)
@@ -45,7 +45,7 @@ def ago(text: str | None, now: dt.datetime | None = None) -> str:
 
 def duration(ms: float | None) -> str:
     if ms is None:
-        return "–"
+        return "\N{EN DASH}"  # nothing measured, which is not zero
     if ms < 1:
         return "<1 ms"
     if ms < 1_000:

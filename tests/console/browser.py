@@ -57,14 +57,20 @@ def serving_console(shop: Any, store: Path, env: Mapping[str, str] | None = None
     values = {**shop.env(), **CHANNEL_KEYS, "CSFLOW_STORE": str(store), **(env or {})}
     with csflow_running("serve", "-p", str(SHIPPED), "--port", "0", env=values) as server:
         url = server.wait_for(r'"url": ?"(http://[^"]+)"').group(1)
-        admin = httpx.Client(base_url=shop.base_url, headers={"Authorization": f"Bearer {shop.token}"})
-        api = httpx.Client(base_url=url, headers={"x-api-key": CHANNEL_KEYS["CSFLOW_API_KEY"]}, timeout=30)
+        admin = httpx.Client(
+            base_url=shop.base_url, headers={"Authorization": f"Bearer {shop.token}"}
+        )
+        api = httpx.Client(
+            base_url=url, headers={"x-api-key": CHANNEL_KEYS["CSFLOW_API_KEY"]}, timeout=30
+        )
         with admin, api:
             ran = api.post("/v1/flows/wismo/runs", json={"inputs": {"email": "shipped@demo.shop"}})
             assert ran.json()["status"] == "completed", ran.text
             admin.post("/_admin/outage", json={"on": True}).raise_for_status()
             try:
-                ran = api.post("/v1/flows/wismo/runs", json={"inputs": {"email": "shipped@demo.shop"}})
+                ran = api.post(
+                    "/v1/flows/wismo/runs", json={"inputs": {"email": "shipped@demo.shop"}}
+                )
                 assert ran.json()["status"] == "failed", ran.text
             finally:
                 admin.post("/_admin/outage", json={"on": False}).raise_for_status()
@@ -196,4 +202,12 @@ class Browser:
         self.viewport(*DESKTOP)
 
 
-__all__ = ["CHROMEDRIVER", "CHROMIUM", "PHONE", "Browser", "leaves_loopback", "missing", "serving_console"]
+__all__ = [
+    "CHROMEDRIVER",
+    "CHROMIUM",
+    "PHONE",
+    "Browser",
+    "leaves_loopback",
+    "missing",
+    "serving_console",
+]

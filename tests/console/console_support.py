@@ -41,7 +41,13 @@ def csrf_of(html: str) -> str:
 
 
 def run(run_id: str, flow: str = "wismo", status: str = "completed", **more: Any) -> RunRecord:
-    return RunRecord(id=run_id, flow=flow, status=status, started_at=more.pop("at", "2026-11-20T14:03:07.123Z"), **more)
+    return RunRecord(
+        id=run_id,
+        flow=flow,
+        status=status,
+        started_at=more.pop("at", "2026-11-20T14:03:07.123Z"),
+        **more,
+    )
 
 
 @dataclass

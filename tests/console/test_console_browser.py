@@ -149,7 +149,9 @@ def test_a_three_turn_test_chat_shows_each_turn_and_its_transcript(browser: Brow
         from support import wait_until
 
         wait_until(
-            lambda n=count: len(browser.driver.find_elements("css selector", "#log > li.turn")) == n,
+            lambda n=count: (
+                len(browser.driver.find_elements("css selector", "#log > li.turn")) == n
+            ),
             what=f"turn {count} in the log",
         )
         turns = browser.all("#log > li.turn")

@@ -77,11 +77,14 @@ def test_each_mistake_is_one_problem_at_its_place(tmp_path, channels, env, expec
 
 
 def test_no_channel_may_sit_under_the_console_path(tmp_path):
-    channels = CONSOLE + """
+    channels = (
+        CONSOLE
+        + """
     api:
       type: generic
       path: /console/api
       api_keys: [{env: OPS_PASSWORD}]
     """
+    )
     found = messages(tmp_path, channels)
     assert any("path /console/api is under /console, which 'console' serves" in m for m in found)

@@ -176,10 +176,16 @@ async def test_conversations_are_transcripts_with_intent_runs_and_handoffs(shop_
     store = FakeConversationStore([UNKNOWN], conversations={"zc-42": (handed, turns)})
     async with console_client(store, shop_env) as client:
         listed = text(await client.get(f"{BASE}/conversations"))
-        assert "zc-42" in listed and "cancel_order 91 %" in listed and "asked for a person" in listed
+        assert (
+            "zc-42" in listed and "cancel_order 91 %" in listed and "asked for a person" in listed
+        )
         one = await client.get(f"{BASE}/conversations/zc-42")
         shown = text(one)
-        assert shown.index("cancel my order") < shown.index("Which order?") < shown.index("a human please")
+        assert (
+            shown.index("cancel my order")
+            < shown.index("Which order?")
+            < shown.index("a human please")
+        )
         assert "Handoff: asked for a person. angry about a late parcel" in shown
         assert f'href="{BASE}/runs/run-unknown-0001"' in one.text
         assert (await client.get(f"{BASE}/conversations/nope")).status_code == 404
@@ -253,13 +259,19 @@ async def test_a_chat_turn_shows_the_reply_intent_and_trace_and_is_a_dry_run_unl
 
 def test_the_vendored_files_are_the_ones_vendor_md_names() -> None:
     vendor = STATIC / "vendor"
-    listed = dict(re.findall(r"^\| `([^`]+)` \| `([0-9a-f]{64})` \|$", (vendor / "VENDOR.md").read_text(), re.M))
+    listed = dict(
+        re.findall(
+            r"^\| `([^`]+)` \| `([0-9a-f]{64})` \|$", (vendor / "VENDOR.md").read_text(), re.M
+        )
+    )
     assert set(listed) == {p.name for p in vendor.iterdir() if p.name != "VENDOR.md"}
     for name, digest in listed.items():
         assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
 
 
-@pytest.mark.parametrize("template", sorted(p.name for p in (STATIC.parent / "templates").iterdir()))
+@pytest.mark.parametrize(
+    "template", sorted(p.name for p in (STATIC.parent / "templates").iterdir())
+)
 def test_no_template_reaches_outside_the_server(template: str) -> None:
     source = (STATIC.parent / "templates" / template).read_text()
     assert not re.search(r"(src|href)=\"(https?:)?//", source), template

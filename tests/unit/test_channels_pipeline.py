@@ -14,8 +14,8 @@ from csflow.engine.expressions import Expressions
 from csflow.serve.config import platforms
 from csflow.serve.endpoint import Endpoint, unencodable
 from csflow.serve.logs import AccessEntry, JsonFormatter, LoopFlushedStreamHandler
-from csflow.serve.mount import Mount
 from csflow.serve.models import CHANNEL_TYPES
+from csflow.serve.mount import Mount
 from csflow.serve.runtime import ChannelRun
 from csflow.serve.templates import _lookup, scope
 
