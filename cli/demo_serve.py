@@ -56,6 +56,9 @@ def serve_demo(project_dir: Path | None) -> int:
                 command = _curl(url, endpoint, channels.get(name) or {})
                 console.print(f"\n[bold]{name}[/bold] ({endpoint.platform})")
                 console.print(command, soft_wrap=True, markup=False)
+            for name, mount in app.channels.mounts.items():
+                console.print(f"\n[bold]{name}[/bold] ({mount.platform})")
+                console.print(f"  {url}{mount.path}/   {_sign_in(channels.get(name) or {})}")
             console.print("\nServing until Ctrl+C. Access log: JSON lines below.\n", style="dim")
 
         serve(app, "127.0.0.1", sock.getsockname()[1], sock=sock, on_started=started)
@@ -68,6 +71,13 @@ def _raw_channels(project: Path) -> dict[str, Any]:
     except (OSError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _sign_in(raw: dict[str, Any]) -> str:
+    """The console's demo users, ``sign in as ops / demo-ops-password``."""
+    users = raw.get("users") if isinstance(raw.get("users"), dict) else {}
+    shown = [f"{name} / {_secret(ref)}" for name, ref in users.items()]
+    return "sign in as " + ", ".join(shown) if shown else "no users"
 
 
 def _secret(raw: Any) -> str:

@@ -9,9 +9,9 @@ document.addEventListener("DOMContentLoaded", () => {
       startOnLoad: false,
       securityLevel: "strict",
       theme: "neutral",
-      // Labels as SVG text, not HTML in a foreignObject: the step ids are text in the SVG.
-      htmlLabels: false,
-      flowchart: { htmlLabels: false, useMaxWidth: true },
+      // Mermaid's HTML labels (inside the SVG's foreignObject): its plain-SVG labels would
+      // show the graph's escaped quotes (#quot;) as "&quot;" instead of decoding them.
+      flowchart: { useMaxWidth: true },
     });
     window.mermaid
       .run({ nodes: [diagram] })
