@@ -22,34 +22,41 @@ from console_support import BASE  # noqa: E402
 from csflow.demo import DemoShop  # noqa: E402
 
 
+def shoot(browser: Browser) -> None:
+    browser.fresh()
+    browser.get(f"{BASE}/login")
+    browser.screenshot(HERE / "login.png")
+    browser.sign_in()
+    pages = {"flows": "/", "flow": "/flows/wismo", "runs": "/runs", "chat": "/chat"}
+    pages["conversations"] = "/conversations"
+    for name, path in pages.items():
+        browser.get(BASE + path)
+        if name == "flow":
+            browser.find("#diagram[data-drawn=true] svg")
+        browser.screenshot(HERE / f"{name}.png")
+    browser.get(f"{BASE}/runs")
+    failed = next(r for r in browser.all("tr.run-row") if "failed" in r.text)
+    browser.follow(failed.find_element("css selector", "td a"))
+    browser.screenshot(HERE / "run.png")
+    browser.get(f"{BASE}/runs")
+    browser.screenshot(HERE / "runs-phone.png", PHONE[0], mobile=True)
+
+
 def main() -> int:
     lacking = missing()
     if lacking:
         print(f"needs {', '.join(lacking)}: apt-get install chromium chromium-driver")
         return 1
-    with DemoShop() as shop, tempfile.TemporaryDirectory() as scratch:
-        with serving_console(shop, Path(scratch) / "runs.sqlite3") as url:
-            browser = Browser(url)
-            try:
-                browser.fresh()
-                browser.get(f"{BASE}/login")
-                browser.screenshot(HERE / "login.png")
-                browser.sign_in()
-                pages = {"flows": "/", "flow": "/flows/wismo", "runs": "/runs", "chat": "/chat"}
-                pages["conversations"] = "/conversations"
-                for name, path in pages.items():
-                    browser.get(BASE + path)
-                    if name == "flow":
-                        browser.find("#diagram[data-drawn=true] svg")
-                    browser.screenshot(HERE / f"{name}.png")
-                browser.get(f"{BASE}/runs")
-                failed = [r for r in browser.all("tr.run-row") if "failed" in r.text][0]
-                browser.follow(failed.find_element("css selector", "td a"))
-                browser.screenshot(HERE / "run.png")
-                browser.get(f"{BASE}/runs")
-                browser.screenshot(HERE / "runs-phone.png", PHONE[0], mobile=True)
-            finally:
-                browser.close()
+    with (
+        DemoShop() as shop,
+        tempfile.TemporaryDirectory() as scratch,
+        serving_console(shop, Path(scratch) / "runs.sqlite3") as url,
+    ):
+        browser = Browser(url)
+        try:
+            shoot(browser)
+        finally:
+            browser.close()
     for png in sorted(HERE.glob("*.png")):
         print(png.relative_to(ROOT))
     return 0
