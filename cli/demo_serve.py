@@ -75,9 +75,11 @@ def _raw_channels(project: Path) -> dict[str, Any]:
 
 def _sign_in(raw: dict[str, Any]) -> str:
     """The console's demo users, ``sign in as ops / demo-ops-password``."""
-    users = raw.get("users") if isinstance(raw.get("users"), dict) else {}
+    users = raw.get("users")
+    if not isinstance(users, dict):
+        return "no users"
     shown = [f"{name} / {_secret(ref)}" for name, ref in users.items()]
-    return "sign in as " + ", ".join(shown) if shown else "no users"
+    return "sign in as " + ", ".join(shown)
 
 
 def _secret(raw: Any) -> str:
