@@ -22,6 +22,7 @@ DEMO_KEYS = {
     "ZIPCHAT_API_KEY": "demo-zipchat-key",
     "COFFIELD_SECRET": "demo-coffield-signing-secret",
     "ORDERS_API_KEY": "demo-orders-key",
+    "CONSOLE_OPS_PASSWORD": "demo-ops-password",
 }
 COFFIELD_TENANT = 42
 
@@ -55,6 +56,9 @@ def serve_demo(project_dir: Path | None) -> int:
                 command = _curl(url, endpoint, channels.get(name) or {})
                 console.print(f"\n[bold]{name}[/bold] ({endpoint.platform})")
                 console.print(command, soft_wrap=True, markup=False)
+            for name, mount in app.channels.mounts.items():
+                console.print(f"\n[bold]{name}[/bold] ({mount.platform})")
+                console.print(f"  {url}{mount.path}/   {_sign_in(channels.get(name) or {})}")
             console.print("\nServing until Ctrl+C. Access log: JSON lines below.\n", style="dim")
 
         serve(app, "127.0.0.1", sock.getsockname()[1], sock=sock, on_started=started)
@@ -67,6 +71,15 @@ def _raw_channels(project: Path) -> dict[str, Any]:
     except (OSError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _sign_in(raw: dict[str, Any]) -> str:
+    """The console's demo users, ``sign in as ops / demo-ops-password``."""
+    users = raw.get("users")
+    if not isinstance(users, dict):
+        return "no users"
+    shown = [f"{name} / {_secret(ref)}" for name, ref in users.items()]
+    return "sign in as " + ", ".join(shown)
 
 
 def _secret(raw: Any) -> str:

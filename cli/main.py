@@ -171,7 +171,7 @@ def validate(project_dir: Path) -> None:
         click.echo(str(warning), err=True)
     n, c = len(project.flows), len(project.connection_models)
     t = sum(len(tf.model.cases) for tf in tests)
-    ch = len(channels.endpoints)
+    ch = len(channels.endpoints) + len(channels.mounts)
     if channels.demo_keys:
         click.echo(
             f"note: demo keys from channels.yaml for {', '.join(channels.demo_keys)} (not set); "

@@ -7,12 +7,15 @@ templates, key digests), so uvicorn can run several workers, each importing
 It is a plain ASGI callable, not a framework's: a request is one dictionary look-up away from
 its endpoint, and a path that is not a channel's is a 404, never a redirect (a framework's
 slash redirect echoes the request's Host and query into a Location: issue 10, item 38).
+A mount (the console, ``serve.mount``) is the one exception: it answers every path under its
+own, as a Starlette app of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -22,7 +25,7 @@ from typing import Any
 from csflow.engine.errors import Problem, ProjectError
 from csflow.serve.config import FILE_NAME, Channels, load_channels
 from csflow.serve.endpoint import Answer, Endpoint, Inbound, answer
-from csflow.serve.logs import REDACTOR, AccessEntry
+from csflow.serve.logs import REDACTOR, AccessEntry, app_log, emit
 from csflow.serve.openapi import document
 from csflow.serve.runtime import plain_json
 
@@ -79,6 +82,10 @@ class ChannelsApp:
             "/openapi.json": _Route(("GET",), None, openapi),
         }
         self._patterned: list[_Route] = []  # paths with parameters (the generic API's flows)
+        self._mounts = list(channels.mounts.values())
+        for mount in self._mounts:
+            for warning in mount.warnings:
+                emit(app_log, logging.WARNING, warning, channel=mount.name)
         for endpoint in channels.endpoints.values():
             route = _Route(endpoint.methods, endpoint, None)
             if endpoint.match(endpoint.path) is not None:
@@ -111,6 +118,20 @@ class ChannelsApp:
         status = 0
         try:
             found = self._route(scope["path"])
+            mount = (
+                None if found else next((m for m in self._mounts if m.owns(scope["path"])), None)
+            )
+            if mount is not None:
+                entry.channel = mount.name
+
+                async def sending(message: dict[str, Any]) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                    await send(message)
+
+                await mount(scope, receive, sending)
+                return
             reply: Answer | None
             if found is None:
                 reply = _NOT_FOUND

@@ -23,6 +23,7 @@ from csflow.serve.models import (
     CHANNEL_TYPES,
     ChannelModel,
     CoffieldChannel,
+    ConsoleChannel,
     ConversationChannel,
     EnvRef,
     GenericChannel,
@@ -30,6 +31,7 @@ from csflow.serve.models import (
     TenantSpec,
     ZipchatChannel,
 )
+from csflow.serve.mount import Mount
 from csflow.serve.runtime import KeyRing
 from csflow.serve.templates import TemplateCompiler
 
@@ -56,6 +58,7 @@ class Channels:
 
     root: Path
     endpoints: dict[str, Endpoint[Any]] = field(default_factory=dict)
+    mounts: dict[str, Mount] = field(default_factory=dict)  # whole apps under a path: the console
     tenants: dict[str, Tenant] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # values to redact from any log line
     # Variables not set, whose channels.yaml default (a demo key) was taken instead.
@@ -201,7 +204,7 @@ class LoadContext:
         return ring, served
 
 
-def platforms() -> dict[type[ChannelModel], type[Endpoint[Any]]]:
+def platforms() -> dict[type[ChannelModel], type[Endpoint[Any]] | type[Mount]]:
     """The one table of platforms: each channel model of channels.yaml and its endpoint type.
 
     A new platform is a module with an ``Endpoint`` subclass, its model in models.py, and a
@@ -209,6 +212,7 @@ def platforms() -> dict[type[ChannelModel], type[Endpoint[Any]]]:
     one for ``LoadContext``.
     """
     from csflow.serve.coffield import CoffieldEndpoint
+    from csflow.serve.console.channel import ConsoleMount
     from csflow.serve.conversation import ConversationEndpoint
     from csflow.serve.generic import GenericEndpoint
     from csflow.serve.order_lookup import OrderLookupEndpoint
@@ -220,6 +224,7 @@ def platforms() -> dict[type[ChannelModel], type[Endpoint[Any]]]:
         CoffieldChannel: CoffieldEndpoint,
         OrderLookupChannel: OrderLookupEndpoint,
         ConversationChannel: ConversationEndpoint,
+        ConsoleChannel: ConsoleMount,
     }
 
 
@@ -268,12 +273,26 @@ def load_channels(
             )
             continue
         paths[model.path] = name
-        endpoint = table[type(model)].build(name, model, ctx)
-        if endpoint is not None:
-            channels.endpoints[name] = endpoint
+        built = table[type(model)].build(name, model, ctx)
+        if isinstance(built, Mount):
+            channels.mounts[name] = built
+        elif built is not None:
+            channels.endpoints[name] = built
+    _check_mounts(ctx, channels)
     channels.secrets = ctx.secrets
     channels.demo_keys = ctx.demo_keys
     return channels, sorted(set(problems))
+
+
+def _check_mounts(ctx: LoadContext, channels: Channels) -> None:
+    """A mount owns every path under its own: no other channel may sit there."""
+    for mount in channels.mounts.values():
+        for name, endpoint in channels.endpoints.items():
+            if mount.owns(endpoint.path):
+                ctx.problem(
+                    (name, "path"),
+                    f"path {endpoint.path} is under {mount.path}, which '{mount.name}' serves",
+                )
 
 
 def _channel_model(ctx: LoadContext, name: str, raw: Any) -> Any | None:

@@ -179,8 +179,31 @@ class ConversationChannel(_Channel):
     flow: str | None = Field(default=None, pattern=NAME_RE)
 
 
+USER_RE = r"^[a-z][a-z0-9_.-]{0,63}$"
+
+
+class ConsoleChannel(_Channel):
+    """§13: the web console under ``path``, for ``users`` (name: password, a secret)."""
+
+    type: Literal["console"]
+    users: dict[Annotated[str, Field(pattern=USER_RE)], Secret] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _own_path(self) -> ConsoleChannel:
+        if self.path == "/":
+            raise ValueError("path: the console needs a path of its own, such as /console")
+        if self.timeout is not None:
+            raise ValueError("timeout: the console answers people, not a platform's deadline")
+        return self
+
+
 ChannelModel = (
-    GenericChannel | ZipchatChannel | CoffieldChannel | OrderLookupChannel | ConversationChannel
+    GenericChannel
+    | ZipchatChannel
+    | CoffieldChannel
+    | OrderLookupChannel
+    | ConversationChannel
+    | ConsoleChannel
 )
 CHANNEL_TYPES: dict[str, type[ChannelModel]] = {
     "generic": GenericChannel,
@@ -188,6 +211,7 @@ CHANNEL_TYPES: dict[str, type[ChannelModel]] = {
     "coffield": CoffieldChannel,
     "order_lookup": OrderLookupChannel,
     "conversation": ConversationChannel,
+    "console": ConsoleChannel,
 }
 
 

@@ -130,7 +130,10 @@ def serve(
                 logging.INFO,
                 "serving",
                 url=url(host, bound, tls=tls is not None),
-                channels={n: e.path for n, e in app.channels.endpoints.items()},
+                channels={
+                    **{n: e.path for n, e in app.channels.endpoints.items()},
+                    **{n: m.path for n, m in app.channels.mounts.items()},
+                },
                 pid=os.getpid(),
             )
             if on_started is not None:

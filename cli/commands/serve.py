@@ -58,6 +58,8 @@ def serve(
     from csflow.serve.server import serve as serve_app
     from csflow.serve.server import serve_workers
 
+    if workers > 1:
+        _one_console_key()
     # Loaded here first, in every case, so that a broken project prints its problems and
     # exits 2 before any worker starts.
     app = create_app(project_dir, os.environ, store=None if no_store else True)
@@ -82,3 +84,16 @@ def serve(
             serve_workers(project_dir, host, port, workers, tls=tls)
     except OSError as exc:  # the port is taken, or the address is not ours
         raise UsageError(str(exc)) from None
+
+
+def _one_console_key() -> None:
+    """Workers share the console's signing key, so a session signed by one holds in all.
+
+    Without CSFLOW_CONSOLE_KEY each would make its own; one made here for all of them lasts
+    until this server stops (docs/reference/console.md, "Sessions").
+    """
+    import secrets
+
+    from csflow.serve.console.auth import KEY_ENV
+
+    os.environ.setdefault(KEY_ENV, secrets.token_urlsafe(32))

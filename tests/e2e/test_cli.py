@@ -110,13 +110,14 @@ CHANNEL_KEYS = {
     "ZIPCHAT_API_KEY": "k-zip-1",
     "COFFIELD_SECRET": "k-cof-1",
     "ORDERS_API_KEY": "k-ord-1",
+    "CONSOLE_OPS_PASSWORD": "k-console-1",
 }
 
 
 def test_validate_the_shipped_project():
     proc = csflow("validate", "-p", "flows", env=CHANNEL_KEYS)
     assert proc.returncode == 0, proc.stderr
-    assert "ok" in proc.stdout and "5 channels" in proc.stdout
+    assert "ok" in proc.stdout and "6 channels" in proc.stdout
 
 
 def test_graph_is_a_mermaid_flowchart():

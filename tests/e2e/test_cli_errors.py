@@ -23,6 +23,7 @@ CHANNEL_KEYS = {
     "ZIPCHAT_API_KEY": "k-zip-1",
     "COFFIELD_SECRET": "k-cof-1",
     "ORDERS_API_KEY": "k-ord-1",
+    "CONSOLE_OPS_PASSWORD": "k-console-1",
 }
 
 

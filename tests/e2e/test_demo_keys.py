@@ -10,7 +10,13 @@ import httpx
 import yaml
 from support import ROOT, csflow, csflow_running
 
-CHANNEL_KEYS = ("CSFLOW_API_KEY", "ZIPCHAT_API_KEY", "COFFIELD_SECRET", "ORDERS_API_KEY")
+CHANNEL_KEYS = (
+    "CSFLOW_API_KEY",
+    "ZIPCHAT_API_KEY",
+    "COFFIELD_SECRET",
+    "ORDERS_API_KEY",
+    "CONSOLE_OPS_PASSWORD",  # the console's user ops (§13)
+)
 
 
 def run(*args: str, **keys: str) -> subprocess.CompletedProcess[str]:
@@ -39,8 +45,15 @@ def test_every_channel_key_of_the_shipped_project_has_a_demo_default():
     refs = [
         ref
         for channel in channels.values()
-        for key in ("api_key", "api_keys", "signing_secret")
-        for ref in (channel.get(key) if key == "api_keys" else [channel.get(key)]) or []
+        for key in ("api_key", "api_keys", "signing_secret", "users")
+        for ref in (
+            channel.get(key)
+            if key == "api_keys"
+            else (channel.get(key) or {}).values()
+            if key == "users"
+            else [channel.get(key)]
+        )
+        or []
         if ref is not None
     ]
     assert {ref["env"] for ref in refs} == set(CHANNEL_KEYS)  # the chat and run APIs share one
@@ -55,7 +68,9 @@ def test_serve_refuses_demo_keys_and_names_the_missing_ones():
     assert proc.returncode == 2, proc.stderr
     missing = re.search(r"not set: ([A-Z_, ]+)\.", proc.stderr)
     assert missing, proc.stderr
-    assert missing.group(1).split(", ") == ["CSFLOW_API_KEY", "COFFIELD_SECRET", "ORDERS_API_KEY"]
+    assert missing.group(1).split(", ") == [
+        "CSFLOW_API_KEY", "COFFIELD_SECRET", "ORDERS_API_KEY", "CONSOLE_OPS_PASSWORD",
+    ]  # fmt: skip
     assert "--demo-keys" in proc.stderr and "Traceback" not in proc.stderr
 
 

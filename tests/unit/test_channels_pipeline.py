@@ -15,6 +15,7 @@ from csflow.serve.config import platforms
 from csflow.serve.endpoint import Endpoint, unencodable
 from csflow.serve.logs import AccessEntry, JsonFormatter, LoopFlushedStreamHandler
 from csflow.serve.models import CHANNEL_TYPES
+from csflow.serve.mount import Mount
 from csflow.serve.runtime import ChannelRun
 from csflow.serve.templates import _lookup, scope
 
@@ -23,7 +24,7 @@ def test_every_channel_type_has_its_endpoint_class_in_the_one_table() -> None:
     table = platforms()
     assert set(table) == set(CHANNEL_TYPES.values())
     for model, endpoint in table.items():
-        assert issubclass(endpoint, Endpoint)
+        assert issubclass(endpoint, Endpoint | Mount)  # a platform's endpoint, or the console
         assert CHANNEL_TYPES[endpoint.platform] is model  # the name shown is the file's
 
 
