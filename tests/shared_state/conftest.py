@@ -9,13 +9,17 @@ Each test's Redis keys have a prefix of their own, so that a Redis given by
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from faults.server import FaultServer, OAuthServer
+from sharing import make_project
 
 from csflow.adapters.shared import LocalState, SharedState
 from csflow.adapters.shared.redis_state import RedisState
+from csflow.engine.compiled_project import CompiledProject
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -47,3 +51,15 @@ async def peer(state: Any, kind: str, prefix: str) -> AsyncIterator[Any]:
     other = RedisState(state.url, prefix=prefix)
     yield other
     await other.aclose()
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FaultServer]:
+    """The token endpoint and the API, on loopback."""
+    with FaultServer() as server:
+        yield server
+
+
+@pytest.fixture
+def project(tmp_path: Path, api: FaultServer) -> tuple[CompiledProject, OAuthServer]:
+    return make_project(tmp_path, api)
