@@ -131,6 +131,7 @@ def serve(
                 "serving",
                 url=url(host, bound, tls=tls is not None),
                 channels={n: e.path for n, e in app.channels.endpoints.items()},
+                shared_state=app.channels.shared.where,
                 pid=os.getpid(),
             )
             if on_started is not None:
