@@ -122,17 +122,21 @@ def test_a_replayed_coffield_request_is_refused_by_every_server(
     first = create_app(project, env)
     # In process, "every server" is this one; on Redis, a second app is another server.
     second = create_app(project, env) if kind == "redis" else first
-    with ChannelServer(first) as a, ChannelServer(second) as b:
-        with httpx.Client(base_url=a.url) as to_a, httpx.Client(base_url=b.url) as to_b:
-            body, headers = fresh()
-            r = lookup(to_a, body, headers)
-            assert r.status_code == 200 and r.json()["ok"] is True
-            assert_replayed(lookup(to_b, body, headers))
-            # A fresh timestamp does not make it new: the timestamp is not signed.
-            headers["X-Coffield-Timestamp"] = str(int(time.time()) + 5)
-            assert_replayed(lookup(to_a, body, headers))
-            other, other_headers = fresh()
-            assert lookup(to_b, other, other_headers).json()["ok"] is True
+    with (
+        ChannelServer(first) as a,
+        ChannelServer(second) as b,
+        httpx.Client(base_url=a.url) as to_a,
+        httpx.Client(base_url=b.url) as to_b,
+    ):
+        body, headers = fresh()
+        r = lookup(to_a, body, headers)
+        assert r.status_code == 200 and r.json()["ok"] is True
+        assert_replayed(lookup(to_b, body, headers))
+        # A fresh timestamp does not make it new: the timestamp is not signed.
+        headers["X-Coffield-Timestamp"] = str(int(time.time()) + 5)
+        assert_replayed(lookup(to_a, body, headers))
+        other, other_headers = fresh()
+        assert lookup(to_b, other, other_headers).json()["ok"] is True
     for app in {id(first): first, id(second): second}.values():
         asyncio.run(app.channels.aclose())
 
@@ -193,7 +197,9 @@ def test_two_serve_processes_on_one_redis_fetch_one_token_and_refuse_a_replay(
         with httpx.Client() as client:
             r = client.post(f"{urls[0]}/coffield/lookup", content=body, headers=headers)
             assert r.json()["ok"] is True
-            assert_replayed(client.post(f"{urls[1]}/coffield/lookup", content=body, headers=headers))
+            assert_replayed(
+                client.post(f"{urls[1]}/coffield/lookup", content=body, headers=headers)
+            )
         for proc in (one, two):
             code, out, err = proc.stop()
             assert code == 0, err
