@@ -86,7 +86,9 @@ class HttpConnection:
         self.origin = (parts.scheme, parts.hostname, parts.port)
         self.redactor = Redactor()
         self.rate_limit = (
-            RateLimit(name, self.base_url, model.rate_limit, state) if model.rate_limit else None
+            RateLimit(name, self.base_url or model.wsdl or "", model.rate_limit, state)
+            if model.rate_limit
+            else None
         )
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self._closers: dict[
