@@ -34,12 +34,9 @@ def open_shared_state(environ: Mapping[str, str]) -> SharedState:
     url = environ.get(REDIS_ENV, "").strip()
     if not url:
         return LocalState()
-    scheme = url.partition("://")[0]
-    if scheme not in SCHEMES or "://" not in url:
-        raise UsageError(
-            f"{REDIS_ENV} must be a redis://HOST:PORT/DB URL (or rediss://, unix://), "
-            f"not {scheme + '://...' if '://' in url else 'that'}"
-        )
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in SCHEMES:  # the value is not echoed: it may hold a password
+        raise UsageError(f"{REDIS_ENV} must be a redis://HOST:PORT/DB URL (or rediss://, unix://)")
     with _mutex:
         state = _by_url.get(url)
         if state is None:

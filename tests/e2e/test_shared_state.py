@@ -21,7 +21,7 @@ import pytest
 from channels_support import KEYS, coffield_request, write
 from faults.server import FaultServer, OAuthServer
 from faults.server import json as answer
-from support import csflow_running, wait_until
+from support import csflow, csflow_running, wait_until
 
 from csflow.serve.app import create_app
 from csflow.serve.server import ChannelServer
@@ -204,3 +204,14 @@ def test_two_serve_processes_on_one_redis_fetch_one_token_and_refuse_a_replay(
             code, out, err = proc.stop()
             assert code == 0, err
             assert "tok-1-access-token" not in out + err and CLIENT_SECRET not in out + err
+
+
+def test_a_redis_setting_that_is_not_a_url_is_a_usage_error(served: Any) -> None:
+    project, env, _ = served
+    secret_url = "localhost:6379?password=hunter2"
+    serve = csflow("serve", "-p", str(project), "--port", "0", "--redis", secret_url, env=env)
+    run = csflow("run", "plan", "-p", str(project), env={**env, "CSFLOW_REDIS": secret_url})
+    for done in (serve, run):
+        assert done.returncode == 2, done.stderr
+        assert "CSFLOW_REDIS must be a redis://HOST:PORT/DB URL" in done.stderr
+        assert "hunter2" not in done.stdout + done.stderr
