@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from csflow.adapters.secrets import read_secret
+from csflow.adapters.shared import SharedState
 from csflow.engine.redaction import Redactor
 from csflow.engine.registry import import_file
 
@@ -158,11 +159,13 @@ def build_auth(
     timeout: float = 10.0,
     transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
     allow_insecure_http: bool = False,
+    state: SharedState | None = None,
 ) -> httpx.Auth | None:
     """The httpx auth for a connection's ``auth`` model; every secret is added to ``redactor``.
 
     ``timeout`` and ``transport`` are the connection's, for calls the auth makes itself (an
-    OAuth 2 token endpoint); ``transport`` is called once per token request.
+    OAuth 2 token endpoint); ``transport`` is called once per token request. ``state`` is
+    where an OAuth 2 token is shared with the other processes (``adapters.shared``).
     """
     kind = spec.type
     if kind == "none":
@@ -201,6 +204,7 @@ def build_auth(
             timeout=timeout,
             transport=transport,
             allow_insecure_http=allow_insecure_http,
+            state=state,
         )
     if kind == "custom":
         return WatchedAuth(custom_auth(spec.function, root), redactor)

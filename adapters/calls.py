@@ -13,6 +13,7 @@ server with an empty ``202``, remembering what would have been sent.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -192,9 +193,15 @@ class GateTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.conn.check_destination(request.url)
         out: Outbound | None = request.extensions.get(OUTBOUND)
+        limit = self.conn.rate_limit
         if out is None:
+            if limit is not None:  # no call's deadline: the connection's own timeout
+                deadline = asyncio.get_running_loop().time() + self.conn.model.timeout
+                await limit.slot(deadline, f"{request.method} {self.conn.name}")
             return await self.inner.handle_async_request(request)
         view = out.view
+        if limit is not None and not (view.call.dry_run and out.hold):  # a kept-back write stays
+            await limit.slot(view.call.deadline, out.what)
         mark = view.mark()
         stand_in = await view.leaving(out, request)
         if stand_in is not None:

@@ -34,6 +34,8 @@ from csflow.adapters.calls import (
     GateTransport,
     Outbound,
 )
+from csflow.adapters.rate_limit import RateLimit
+from csflow.adapters.shared import SharedState, open_shared_state
 from csflow.adapters.transport import ACCEPT_ENCODING, CappedTransport, make_transport, translate
 from csflow.engine.errors import StepError
 from csflow.engine.model import Connection as ConnectionModel
@@ -69,7 +71,12 @@ class HttpConnection:
     """A connection of ``connections.yaml`` made real: its clients, auth and secrets."""
 
     def __init__(
-        self, name: str, model: ConnectionModel, root: Path, environ: Mapping[str, str]
+        self,
+        name: str,
+        model: ConnectionModel,
+        root: Path,
+        environ: Mapping[str, str],
+        state: SharedState,
     ) -> None:
         self.name = name
         self.model = model
@@ -78,6 +85,11 @@ class HttpConnection:
         parts = urlsplit(self.base_url)
         self.origin = (parts.scheme, parts.hostname, parts.port)
         self.redactor = Redactor()
+        self.rate_limit = (
+            RateLimit(name, self.base_url or model.wsdl or "", model.rate_limit, state)
+            if model.rate_limit
+            else None
+        )
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self._closers: dict[
             asyncio.AbstractEventLoop, tuple[AsyncGenerator[None, None], object]
@@ -98,6 +110,7 @@ class HttpConnection:
                 timeout=model.timeout,
                 transport=lambda: self._transport(2),
                 allow_insecure_http=model.allow_insecure_http,
+                state=state,
             )
         except CustomAuthError as exc:
             self._auth_error = f"connection '{name}': {exc}"
@@ -331,17 +344,23 @@ def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 class Connections:
-    """The project's connections by name: the engine's ``Gateway`` (``engine.ports``)."""
+    """The project's connections by name: the engine's ``Gateway`` (``engine.ports``).
+
+    ``state`` is what they share with every process (OAuth tokens, rate limits); by default
+    the one ``CSFLOW_REDIS`` names, else this process's own (``adapters.shared``).
+    """
 
     def __init__(
         self,
         models: Mapping[str, ConnectionModel | None],
         root: Path,
         environ: Mapping[str, str] | None = None,
+        state: SharedState | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
+        self.state = open_shared_state(env) if state is None else state
         self._by_name = {
-            name: HttpConnection(name, model, root, env)
+            name: HttpConnection(name, model, root, env, self.state)
             for name, model in models.items()
             if model is not None
         }

@@ -5,8 +5,17 @@ before it expires (10% of its lifetime early, at most 30 s). A 401 renews it onc
 the call once more. Concurrent runs share one renewal: the first run that needs a token
 starts one task per event loop and every other run awaits that same task, shielded, so a run
 cut off by its own deadline does not throw the renewal away for the others. (A lock would:
-its holder's cancellation is everybody's.) A refresh token that the server rotates is kept,
-in memory only: a restarted process starts again from the configured one.
+its holder's cancellation is everybody's.)
+
+Across processes the token lives in the shared state (``adapters.shared``; Redis with
+``CSFLOW_REDIS``), under a key that names the connection and a hash of the token URL, client
+id, scope and audience, never a secret. A renewal first looks there; else it takes the
+state's lock (with a time to live, so that a holder that dies only delays the others) and
+asks the token endpoint, while every other process polls the state for the token the holder
+puts there. One token endpoint request across all processes. A state that is unavailable
+fails open: this process asks for its own token (the state logs that once). A refresh token
+that the server rotates is kept in the state too (and in memory), for the next renewal,
+wherever it runs. The synchronous flow (a WSDL fetched at load) stays in this process.
 
 The token endpoint is asked through authlib's httpx client (``AsyncOAuth2Client``), over the
 connection's transport and timeout, with no redirects, https unless loopback, and its answer
@@ -16,6 +25,8 @@ capped. Every token obtained is added to the connection's redactor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import threading
 import time
 import warnings
@@ -27,6 +38,7 @@ from typing import Any, Literal
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning  # it sets an "always" filter
 
+from csflow.adapters.shared import SharedState, StateUnavailable, fingerprint
 from csflow.adapters.transport import CappedTransport, make_transport, translate
 from csflow.engine.errors import StepError
 from csflow.engine.redaction import Redactor
@@ -39,20 +51,33 @@ with warnings.catch_warnings():  # authlib warns that it would rather have "http
 
 TOKEN_BODY_CAP = 256 * 1024
 MAX_EARLY = 30.0  # seconds: renew at most this long before the token expires
+LOCK_MARGIN = 2.0  # seconds a renewal lock outlives the token request's timeout
+POLL = 0.05  # seconds between two looks at the shared state while another process renews
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
     access: str
     renew_at: float | None  # time.monotonic(); None: renewed only when refused
+    # The same instants on the wall clock, which other processes (and machines) share.
+    renew_wall: float | None = None
+    expires_wall: float | None = None
 
+    @classmethod
+    def lasting(cls, access: str, expires_in: Any) -> Token:
+        try:
+            lifetime = float(expires_in)
+        except (TypeError, ValueError):
+            return cls(access, None)
+        early = lifetime - min(MAX_EARLY, lifetime / 10)
+        wall = time.time()
+        return cls(access, time.monotonic() + early, wall + early, wall + lifetime)
 
-def _renew_at(expires_in: Any) -> float | None:
-    try:
-        lifetime = float(expires_in)
-    except (TypeError, ValueError):
-        return None
-    return time.monotonic() + lifetime - min(MAX_EARLY, lifetime / 10)
+    @classmethod
+    def shared(cls, access: str, renew_wall: float | None, expires_wall: float | None) -> Token:
+        if renew_wall is None:
+            return cls(access, None)
+        return cls(access, time.monotonic() + renew_wall - time.time(), renew_wall, expires_wall)
 
 
 class OAuth2Auth(httpx.Auth):
@@ -75,6 +100,7 @@ class OAuth2Auth(httpx.Auth):
         timeout: float,
         transport: Callable[[], httpx.AsyncBaseTransport] | None,
         allow_insecure_http: bool,
+        state: SharedState | None = None,
     ) -> None:
         self.name = name
         self.grant = grant
@@ -92,6 +118,9 @@ class OAuth2Auth(httpx.Auth):
         ] = weakref.WeakKeyDictionary()
         self._sync_lock = threading.Lock()
         self.requests = 0  # token endpoint calls made: for tests and the curious
+        self._state = state
+        identity = (grant, token_url, client_id, scope or "", audience or "")
+        self.key = f"oauth:{name}:{fingerprint(*identity)}"
 
     # -- the flow ---------------------------------------------------------------------------
 
@@ -138,7 +167,7 @@ class OAuth2Auth(httpx.Auth):
         loop = asyncio.get_running_loop()
         task = self._renewals.get(loop)
         if task is None or task.done():
-            task = loop.create_task(self._renew())
+            task = loop.create_task(self._renew(stale))
             task.add_done_callback(_retrieve)
             self._renewals[loop] = task
         try:
@@ -151,7 +180,78 @@ class OAuth2Auth(httpx.Auth):
             token = self._usable(stale)
             return token if token is not None else self._take(self._ask_sync())
 
-    async def _renew(self) -> Token:
+    async def _renew(self, stale: Token | None) -> Token:
+        if self._state is not None:
+            try:
+                return await self._renew_shared(self._state, stale)
+            except StateUnavailable:
+                pass  # fail open: this process asks for its own (the state logged it once)
+        return self._take(await self._ask())
+
+    async def _renew_shared(self, state: SharedState, stale: Token | None) -> Token:
+        """The token another process put in the state, or one asked for under its lock."""
+        ttl = self._timeout + LOCK_MARGIN
+        give_up = time.monotonic() + 2 * ttl  # the lock of a holder that died has run out
+        while True:
+            found = await self._from_state(state, stale)
+            if found is not None:
+                return found
+            held = await state.try_lock(self.key + ":renewing", ttl)
+            if held is not None:
+                try:
+                    found = await self._from_state(state, stale)  # put while we took the lock
+                    if found is not None:
+                        return found
+                    token = self._take(await self._ask())
+                    with contextlib.suppress(StateUnavailable):  # ours is good all the same
+                        await state.put(self.key, self._shared_value(token), self._keep(token))
+                    return token
+                finally:
+                    await held.release()
+            if time.monotonic() > give_up:
+                return self._take(await self._ask())
+            await asyncio.sleep(POLL)  # another process is asking: its token comes to the state
+
+    async def _from_state(self, state: SharedState, stale: Token | None) -> Token | None:
+        raw = await state.get(self.key)
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+            access, renew, expires = value["access"], value["renew"], value["expires"]
+        except (ValueError, KeyError, TypeError):
+            return None  # not a value this version wrote: ask for a new one
+        rotated = value.get("refresh")
+        if isinstance(rotated, str) and rotated:
+            self._redactor.add(rotated)
+            self._refresh_token = rotated  # the latest, wherever it was obtained
+        if not isinstance(access, str) or (stale is not None and access == stale.access):
+            return None
+        if renew is not None and time.time() >= renew:
+            return None
+        self._redactor.add(access)
+        token = Token.shared(access, renew, expires)
+        self._token = token
+        return token
+
+    def _shared_value(self, token: Token) -> bytes:
+        refresh = self._refresh_token if self.grant == "refresh_token" else None
+        value = {
+            "access": token.access,
+            "renew": token.renew_wall,
+            "expires": token.expires_wall,
+            "refresh": refresh,
+        }
+        return json.dumps(value).encode()
+
+    def _keep(self, token: Token) -> float | None:
+        """How long the state keeps the token: until it expires; a rotated refresh token in
+        it is kept until replaced, since the one in the configuration is spent."""
+        if self.grant == "refresh_token" or token.expires_wall is None:
+            return None
+        return max(1.0, token.expires_wall - time.time())
+
+    async def _ask(self) -> dict[str, Any]:
         client = AsyncOAuth2Client(
             client_id=self._client_id,
             client_secret=self._client_secret,
@@ -176,7 +276,7 @@ class OAuth2Auth(httpx.Auth):
                     )
         except BaseException as exc:
             raise self._error(exc) from None
-        return self._take(raw)
+        return dict(raw)
 
     def _ask_sync(self) -> dict[str, Any]:
         client = OAuth2Client(
@@ -222,7 +322,7 @@ class OAuth2Auth(httpx.Auth):
         if isinstance(rotated, str) and rotated:
             self._redactor.add(rotated)
             self._refresh_token = rotated  # kept in memory: a restart begins from the config
-        token = Token(access, _renew_at(raw.get("expires_in")))
+        token = Token.lasting(access, raw.get("expires_in"))
         self._token = token
         return token
 

@@ -302,6 +302,14 @@ Auth = Annotated[
 ]
 
 
+class RateLimit(Strict):
+    """``rate_limit: {requests: 10, per: 1s}``: at most ``requests`` at once, then one every
+    ``per / requests``, shared by every process (``CSFLOW_REDIS``) or within this one."""
+
+    requests: int = Field(ge=1, le=1_000_000)
+    per: Annotated[Duration, Field(gt=0, le=86_400)] = 1.0
+
+
 class Connection(Strict):
     type: Literal["rest", "soap", "graphql"]
     base_url: str | None = None
@@ -318,6 +326,7 @@ class Connection(Strict):
     max_connections: int = Field(default=100, ge=1)
     max_response_bytes: int = Field(default=5_000_000, ge=1)
     read_only: list[str] = Field(default_factory=list)
+    rate_limit: RateLimit | None = None
 
     @model_validator(mode="after")
     def _where(self) -> Connection:

@@ -11,10 +11,17 @@
 
 The signature is checked, in constant time, before the body is parsed for anything but the
 tenant that picks the secret, and before any flow runs.
+
+A signed request is accepted once within ``max_age``: its signature is claimed in the shared
+state (every server's, with ``CSFLOW_REDIS``), and a second delivery, on any server, is
+refused as ``unauthorized`` with the reason. The timestamp is not signed, so it is no part of
+what is remembered. A state that cannot say whether the signature was seen fails closed:
+Coffield's "could not check right now" (``receiver_error``, 503), never an unchecked run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -23,6 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from csflow.adapters.shared import SharedState, StateUnavailable
 from csflow.engine.errors import StepError
 from csflow.serve.config import DEFAULT_TENANT, LoadContext
 from csflow.serve.endpoint import (
@@ -69,6 +77,13 @@ def failure(
 
 
 _UNAUTHORIZED = failure("unauthorized", status=401)
+_REPLAYED = failure(
+    "unauthorized",
+    "this signed request was already received: each is accepted once",
+    401,
+    "replayed",
+    "the signature was accepted before, within max_age",
+)
 _TOO_LARGE = failure("invalid_reference", "the request body is over 64 KiB", 413, "too_large")
 
 
@@ -112,6 +127,7 @@ class CoffieldEndpoint(Endpoint[Lookup]):
     max_age: float
     unavailable_text: Render | None
     timeout: float
+    replays: SharedState  # the signatures accepted within max_age
 
     def _signer(self, tenant_id: str | None) -> Signer | None:
         if tenant_id is not None and tenant_id in self.by_id:
@@ -132,6 +148,17 @@ class CoffieldEndpoint(Endpoint[Lookup]):
         valid = hmac.compare_digest(expected, signature.strip().encode("latin-1", "replace"))
         if signer is None or not valid or not self._fresh(request):
             return _UNAUTHORIZED
+        data = self._signed_body(body, claimed, signer)
+        if isinstance(data, Answer):
+            return data
+        refused = await self._first_delivery(expected, request)
+        if refused is not None:
+            return refused
+        return Caller(signer.tenant, self.projects[signer.tenant], data)
+
+    def _signed_body(
+        self, body: bytes, claimed: str | None, signer: Signer
+    ) -> dict[str, Any] | Answer:
         try:
             data = parse_json_object(body)
         except BadBody as exc:
@@ -144,7 +171,22 @@ class CoffieldEndpoint(Endpoint[Lookup]):
             or (signer.tenant_id is not None and str(tenant_id) != signer.tenant_id)
         ):
             return _UNAUTHORIZED
-        return Caller(signer.tenant, self.projects[signer.tenant], data)
+        return data
+
+    async def _first_delivery(self, signature: bytes, request: Inbound) -> Answer | None:
+        """None when this signature is new within ``max_age`` (now claimed), else the answer."""
+        if not self.max_age:
+            return None  # no window: nothing to remember it for
+        key = "coffield:seen:" + hashlib.sha256(signature).hexdigest()[:32]
+        try:
+            # The shared state answers within its own short timeout; the platform's deadline
+            # bounds it too (a channel's timeout may be shorter).
+            async with asyncio.timeout(max(0.0, request.seconds_left(self.timeout))):
+                first = await self.replays.claim(key, self.max_age)
+        except (StateUnavailable, TimeoutError) as exc:
+            reason = str(exc) or "no answer before the platform's deadline"
+            return self.unavailable(f"replays could not be checked: {reason}")
+        return None if first else _REPLAYED
 
     def _fresh(self, request: Inbound) -> bool:
         if not self.max_age:
@@ -310,4 +352,5 @@ def _build(name: str, model: CoffieldChannel, ctx: LoadContext) -> CoffieldEndpo
         max_age=model.max_age,
         unavailable_text=unavailable,
         timeout=model.timeout or COFFIELD_DEADLINE,
+        replays=ctx.shared,
     )

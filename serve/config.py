@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from csflow.adapters.shared import SharedState, open_shared_state
 from csflow.engine.errors import Problem, ProjectError
 from csflow.engine.loader import MAYBE_SECRET_KEYS, SECRET_KEYS
 from csflow.engine.model import NAME_RE, SecretRef
@@ -57,6 +58,7 @@ class Channels:
     """What the server serves: endpoints by channel name, and the tenants' projects."""
 
     root: Path
+    shared: SharedState  # what every server shares: Coffield's replay window (CSFLOW_REDIS)
     endpoints: dict[str, Endpoint[Any]] = field(default_factory=dict)
     mounts: dict[str, Mount] = field(default_factory=dict)  # whole apps under a path: the console
     tenants: dict[str, Tenant] = field(default_factory=dict)
@@ -77,9 +79,15 @@ class LoadContext:
     """What a platform module's ``build`` needs: the file, its problems, tenants, secrets."""
 
     def __init__(
-        self, root: Path, source: Source, environ: Mapping[str, str], problems: list[Problem]
+        self,
+        root: Path,
+        source: Source,
+        environ: Mapping[str, str],
+        problems: list[Problem],
+        shared: SharedState,
     ) -> None:
         self.root = root
+        self.shared = shared
         self.source = source
         self.environ = environ
         self.problems = problems
@@ -245,7 +253,7 @@ def load_channels(
     root = Path(project_root)
     env = os.environ if environ is None else environ
     problems: list[Problem] = []
-    channels = Channels(root)
+    channels = Channels(root, open_shared_state(env))
     path = root / FILE_NAME
     if not path.is_file():
         return channels, problems
@@ -255,7 +263,7 @@ def load_channels(
     if not isinstance(data, dict):
         problems.append(source.problem((), "channels.yaml maps channel names to their settings"))
         return channels, sorted(set(problems))
-    ctx = LoadContext(root, source, env, problems)
+    ctx = LoadContext(root, source, env, problems, channels.shared)
     ctx.store = store
     _load_tenants(ctx, data.get("tenants"), project)
     channels.tenants = ctx.tenants

@@ -181,6 +181,8 @@ LOG_CONFIG: dict[str, Any] = {
         "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         "csflow.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "csflow.channels": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        # The shared state going down and coming back (adapters.shared), once each way.
+        "csflow.shared": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         # httpx logs every URL it calls at INFO, query strings included: not in our logs.
         "httpx": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
         "httpcore": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},

@@ -134,6 +134,7 @@ def serve(
                     **{n: e.path for n, e in app.channels.endpoints.items()},
                     **{n: m.path for n, m in app.channels.mounts.items()},
                 },
+                shared_state=app.channels.shared.where,
                 pid=os.getpid(),
             )
             if on_started is not None:

@@ -58,3 +58,39 @@ def shipped_copy(tmp_path: Path) -> Path:
     project = tmp_path / "p"
     shutil.copytree(SHIPPED, project, ignore=shutil.ignore_patterns(".csflow", "tests"))
     return project
+
+
+# ------------------------------------------------------------------------------ Redis
+
+
+def _no_redis(reason: str) -> None:
+    """No Redis to test against: a failure under CI (it installs redis-server), else a skip."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: .ci/run installs redis-server)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis: ``CSFLOW_TEST_REDIS``, else a ``redis-server`` the session starts."""
+    given = os.environ.get("CSFLOW_TEST_REDIS")
+    if given:
+        yield given
+        return
+    from services.redis import RedisServer, available
+
+    if not available():
+        _no_redis("no Redis to test against: set CSFLOW_TEST_REDIS or install redis-server")
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_server() -> Iterator[object]:
+    """A ``redis-server`` of the test's own, which it may stop and start again."""
+    from services.redis import RedisServer, available
+
+    if not available():
+        _no_redis("this test stops and restarts Redis: it needs redis-server installed")
+    with RedisServer() as server:
+        yield server

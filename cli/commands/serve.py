@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from csflow import UsageError
+from csflow.adapters.shared import REDIS_ENV
 from csflow.cli.main import cli, guarded, project_option
 
 
@@ -34,6 +35,12 @@ from csflow.cli.main import cli, guarded, project_option
     help="Do not record the runs served (default: PROJECT/.csflow or CSFLOW_STORE).",
 )
 @click.option(
+    "--redis",
+    metavar="URL",
+    help="Share OAuth tokens, Coffield's replay window and rate limits with every server on "
+    "this Redis (redis://HOST:PORT/DB); the same as CSFLOW_REDIS. Default: within this process.",
+)
+@click.option(
     "--demo-keys",
     is_flag=True,
     help="Accept channels.yaml's demo defaults ({env: NAME, default: ...}) for keys that are "
@@ -48,6 +55,7 @@ def serve(
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
     no_store: bool,
+    redis: str | None,
     demo_keys: bool,
 ) -> None:
     """Serve the channels of channels.yaml until Ctrl+C or SIGTERM (graceful shutdown).
@@ -60,6 +68,8 @@ def serve(
 
     if workers > 1:
         _one_console_key()
+    if redis is not None:
+        os.environ[REDIS_ENV] = redis  # the workers, and the projects' connections, too
     # Loaded here first, in every case, so that a broken project prints its problems and
     # exits 2 before any worker starts.
     app = create_app(project_dir, os.environ, store=None if no_store else True)
