@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import logging
 import queue
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Generator, Sequence
-from concurrent.futures import Future as ThreadFuture
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from csflow.adapters import sqlite_turns
+from csflow.adapters.commits import Job, Outcome, Write, settle, write_for
 from csflow.adapters.sqlite_schema import (
     KEEP,
     PRUNE,
@@ -71,22 +70,11 @@ T = TypeVar("T")
 
 
 @dataclass(slots=True)
-class _Write:
-    record: RunRecord
-    # Who waits for the commit: a future of the loop that asked, or (outside any loop) a
-    # thread future; None for nobody.
-    loop: asyncio.AbstractEventLoop | None = None
-    waiter: asyncio.Future[Any] | ThreadFuture[Any] | None = None
-
-
-@dataclass(slots=True)
-class _Call:
+class _Call(Job):
     """A conversation's statements (``sqlite_turns``): ``apply`` runs in a transaction on the
     writer's connection, its value goes to ``waiter``, then ``after`` runs (a wake-up)."""
 
     apply: Callable[[sqlite3.Connection], Any]
-    loop: asyncio.AbstractEventLoop | None = None
-    waiter: asyncio.Future[Any] | None = None
     after: Callable[[], None] | None = None
 
 
@@ -97,39 +85,6 @@ class _Flush:
 
 class _Close:
     pass
-
-
-class _ThreadCommit:
-    """The awaitable ``finish`` returns when called outside a running loop."""
-
-    __slots__ = ("future",)
-
-    def __init__(self, future: ThreadFuture[None]) -> None:
-        self.future = future
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return asyncio.wrap_future(self.future).__await__()
-
-
-def _consume(future: asyncio.Future[None]) -> None:
-    # A run that stopped waiting (cancelled) never reads its future; the failure is logged
-    # with the run's id already, so asyncio need not log "exception was never retrieved".
-    if not future.cancelled():
-        future.exception()
-
-
-Outcome = tuple[Any, BaseException | None]  # a value, or the error instead
-
-
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
-    """On the loop: resolve every waiter of one commit (one call_soon_threadsafe for all)."""
-    for future, (value, error) in outcomes:
-        if future.done():  # its run was cancelled while waiting: the record stands anyway
-            continue
-        if error is None:
-            future.set_result(value)
-        else:
-            future.set_exception(error)
 
 
 def _not_a_database(exc: sqlite3.Error) -> bool:
@@ -151,7 +106,7 @@ class SQLiteStore:
         if not create and not self.path.is_file():
             raise StoreError(f"no runs recorded yet: {self.path} does not exist")
         self._conn = self._open(create)
-        self._queue: queue.SimpleQueue[_Write | _Call | _Flush | _Close] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Write | _Call | _Flush | _Close] = queue.SimpleQueue()
         self.wakeups = Wakeups()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
@@ -185,7 +140,7 @@ class SQLiteStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _put(self, job: _Write | _Call | _Flush | _Close) -> None:
+    def _put(self, job: Write | _Call | _Flush | _Close) -> None:
         if self._closed:
             raise StoreError(f"the run store {self.path} is closed")
         if self._thread is None:
@@ -201,21 +156,14 @@ class SQLiteStore:
         """Store ``record`` (``in_flight``) and return once it is committed."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._put(_Write(record, loop, done))
+        self._put(Write(loop, done, record))
         await done
 
     def finish(self, record: RunRecord) -> Awaitable[None]:
         """Queue ``record``; the awaitable resolves once it is committed (StoreError if not)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # a synchronous caller: a thread future serves it
-            waiter: ThreadFuture[None] = ThreadFuture()
-            self._put(_Write(record, None, waiter))
-            return _ThreadCommit(waiter)
-        done: asyncio.Future[None] = loop.create_future()
-        done.add_done_callback(_consume)
-        self._put(_Write(record, loop, done))
-        return done
+        job, committed = write_for(record)
+        self._put(job)
+        return committed
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until what was queued is written; False when ``timeout`` passed first."""
@@ -244,7 +192,7 @@ class SQLiteStore:
                     jobs.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            writes = [job for job in jobs if isinstance(job, _Write)]
+            writes = [job for job in jobs if isinstance(job, Write)]
             if writes:
                 self._write_group(writes)
             calls = [job for job in jobs if isinstance(job, _Call)]
@@ -256,7 +204,7 @@ class SQLiteStore:
             if any(isinstance(job, _Close) for job in jobs):
                 return
 
-    def _write_group(self, writes: list[_Write]) -> None:
+    def _write_group(self, writes: list[Write]) -> None:
         try:
             self._transaction(writes)
             outcomes: list[Outcome] = [(None, None)] * len(writes)
@@ -269,7 +217,7 @@ class SQLiteStore:
                 except Exception as exc:
                     log.error("the run store could not record run %s: %s", write.record.id, exc)
                     outcomes.append((None, StoreError(f"the run store {self.path} failed: {exc}")))
-        self._resolve(writes, outcomes)
+        settle(writes, outcomes)
         self._finished += sum(1 for w in writes if w.record.status != IN_FLIGHT)
         if self._finished >= PRUNE_EVERY:
             self._finished = 0
@@ -288,7 +236,7 @@ class SQLiteStore:
                     outcomes.append((None, exc))
                 except Exception as exc:
                     outcomes.append((None, StoreError(f"the run store {self.path} failed: {exc}")))
-        self._resolve(calls, outcomes)
+        settle(calls, outcomes)
         for call, (_, error) in zip(calls, outcomes, strict=True):
             if call.after is not None and error is None:
                 call.after()
@@ -305,24 +253,7 @@ class SQLiteStore:
         self.commits += 1
         return found
 
-    @staticmethod
-    def _resolve(jobs: Sequence[_Write | _Call], outcomes: list[Outcome]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for job, (value, error) in zip(jobs, outcomes, strict=True):
-            waiter = job.waiter
-            if isinstance(waiter, ThreadFuture):
-                if error is None:
-                    waiter.set_result(value)
-                else:
-                    waiter.set_exception(error)
-            elif waiter is not None and job.loop is not None:
-                by_loop.setdefault(job.loop, []).append((waiter, (value, error)))
-        for loop, settled in by_loop.items():
-            # RuntimeError: that loop has closed, nobody is left to wait; the records stand.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, settled)
-
-    def _transaction(self, writes: list[_Write]) -> None:
+    def _transaction(self, writes: list[Write]) -> None:
         # The last record of a run in the group is all of it: the group commits atomically.
         latest = {w.record.id: w.record for w in writes}
         encoded = [record.encoded() for record in latest.values()]
@@ -444,7 +375,7 @@ class SQLiteStore:
     ) -> T:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
-        self._put(_Call(apply, loop, done, after))
+        self._put(_Call(loop, done, apply, after))
         return await done
 
     async def enter(self, conversation_id: str, wait: float, hold: float) -> tuple[int, bool]:
@@ -472,8 +403,10 @@ class SQLiteStore:
         try:
             self._put(
                 _Call(
+                    None,
+                    None,
                     lambda conn: sqlite_turns.leave(conn, ticket),
-                    after=lambda: self.wakeups.wake(conversation_id),
+                    lambda: self.wakeups.wake(conversation_id),
                 )
             )
         except StoreError:  # closed: the ticket lapses by itself

@@ -27,6 +27,8 @@ from csflow.engine.result import RunResult
 from csflow.engine.runner import DEFAULT_DEADLINE
 from csflow.engine.source import load_yaml
 from csflow.engine.store import RunStore
+from csflow.engine.store.conversations import ConversationStore
+from csflow.engine.store.memory import MemoryStore
 
 StoreOption = RunStore | str | Path | bool | None
 
@@ -54,6 +56,8 @@ class Project:
         _raise_connection_problems(self.connections, compiled.root)
         self._owns_store = store is not None and not hasattr(store, "begin")
         self.store: RunStore | None = _open(store, compiled.root, compiled.environ)
+        # Conversations (§12) need a home even when runs are not recorded: this process's.
+        self.conversations: ConversationStore = self.store or MemoryStore()
 
     @classmethod
     def load(

@@ -25,7 +25,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Protocol
 
 from csflow.engine.errors import StoreError
@@ -143,18 +143,22 @@ class Slot:
         self._conversation = conversation
 
 
-async def _queued(inbox: Inbox, conversation_id: str, wait: float, hold: float) -> tuple[int, bool]:
-    entering = asyncio.ensure_future(inbox.enter(conversation_id, wait, hold))
+async def entering(
+    queued: Awaitable[tuple[int, bool]], inbox: Inbox, conversation_id: str
+) -> tuple[int, bool]:
+    """``await queued`` (a ticket being written); cancelled meanwhile, the ticket may be
+    written all the same: it is taken out again once it is, or it would hold up the messages
+    behind it until it lapsed."""
+    task = asyncio.ensure_future(queued)
     try:
-        return await asyncio.shield(entering)
+        return await asyncio.shield(task)
     except asyncio.CancelledError:
-        # The ticket may be written all the same: take it out again once it is, or it would
-        # hold up the messages behind it until it lapsed.
+
         def take_out(done: asyncio.Future[tuple[int, bool]]) -> None:
             if not done.cancelled() and done.exception() is None:
                 inbox.leave(conversation_id, done.result()[0])
 
-        entering.add_done_callback(take_out)
+        task.add_done_callback(take_out)
         raise
 
 
@@ -188,7 +192,8 @@ async def take_turn(
     """``ConversationStore.take`` over ``inbox``'s primitives (see the module's docstring)."""
     check_id(conversation_id)
     since = time.monotonic()
-    ticket, entered = await _queued(inbox, conversation_id, wait, hold)
+    queued = inbox.enter(conversation_id, wait, hold)
+    ticket, entered = await entering(queued, inbox, conversation_id)
     try:
         if not entered:
             await _turn_comes(inbox, conversation_id, ticket, wait=wait, hold=hold, since=since)
@@ -197,4 +202,4 @@ async def take_turn(
         inbox.leave(conversation_id, ticket)
 
 
-__all__ = ["Inbox", "Slot", "Wakeups", "check_id", "lapsed_turn", "take_turn"]
+__all__ = ["Inbox", "Slot", "Wakeups", "check_id", "entering", "lapsed_turn", "take_turn"]
