@@ -82,6 +82,15 @@ TURN_COLUMNS = (
     "error",
     "extra",
 )
+# The columns every store's table holds NOT NULL: what the in-memory store refuses too.
+REQUIRED = {
+    "conversations": ("id", "status", "turns", "started_at", "updated_at"),
+    "turns": ("conversation_id", "seq", "at", "text", "status"),
+}
+
+
+def missing(row: Row, table: str) -> list[str]:
+    return [c for c in REQUIRED[table] if row[c] is None]
 
 
 def values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
@@ -283,6 +292,7 @@ def turn_from(row: Row) -> Turn:
 
 __all__ = [
     "CONVERSATION_COLUMNS",
+    "REQUIRED",
     "RUN_COLUMNS",
     "STEP_COLUMNS",
     "TURN_COLUMNS",
@@ -291,6 +301,7 @@ __all__ = [
     "conversation_from",
     "conversation_row",
     "matches",
+    "missing",
     "run_filters",
     "run_from",
     "run_row",

@@ -24,6 +24,7 @@ from csflow.engine.store.codec import (
     conversation_from,
     conversation_row,
     matches,
+    missing,
     run_filters,
     run_from,
     run_row,
@@ -214,6 +215,9 @@ class MemoryStore:
     ) -> None:
         row = conversation_row(conversation)
         turned = turn_row(conversation_id, turn)
+        empty = missing(row, "conversations") + missing(turned, "turns")
+        if empty:  # as a database's NOT NULL would refuse them, before anything is written
+            raise StoreError(f"conversation {conversation_id}: no value for {', '.join(empty)}")
         with self._lock:
             lapses = self._tickets.get(conversation_id, {}).get(ticket, 0.0)
             if lapses <= time.monotonic():
