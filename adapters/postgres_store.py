@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent import futures
+from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -72,7 +73,7 @@ def _no_nul(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _expire(future: asyncio.Future[Any], error: StoreError) -> None:
+def _expire(future: asyncio.Future[Any] | Future[Any], error: StoreError) -> None:
     if not future.done():
         future.set_exception(error)
 
@@ -97,6 +98,7 @@ class PostgresStore:
         self.wakeups = Wakeups()
         self._secret = password(url)
         self._pending: deque[Write] = deque()
+        self._leaving: set[Future[None]] = set()
         self._signalled = False
         self._closed = False
         self._away = False
@@ -113,15 +115,18 @@ class PostgresStore:
             raise self._error("be opened", exc) from None
         _OPEN.add(self)
 
+    def _reason(self, exc: BaseException) -> str:
+        if isinstance(exc, TimeoutError):
+            return f"no answer within {self.timeout:g} s"
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return text.replace(self._secret, "***") if self._secret else text
+
     def _error(self, what: str, exc: BaseException) -> StoreError:
         if isinstance(exc, StoreError):
             return exc
         if isinstance(exc, TimeoutError):
             return StoreError(f"the run store {self.name} did not answer within {self.timeout:g} s")
-        text = str(exc).strip() or type(exc).__name__
-        if self._secret:
-            text = text.replace(self._secret, "***")
-        return StoreError(f"the run store {self.name} could not {what}: {text}")
+        return StoreError(f"the run store {self.name} could not {what}: {self._reason(exc)}")
 
     async def _start(self, info: str, pool_size: int) -> None:
         self._wake = asyncio.Event()
@@ -135,6 +140,9 @@ class PostgresStore:
             timeout=self.timeout,
             kwargs={"autocommit": True},
             check=AsyncConnectionPool.check_connection,  # a connection the server cut is dropped
+            # A failed connection is tried again after 1 s, 2 s, 4 s, ...: giving up soon lets
+            # the next caller start again at once, so that a server back is found within ~2 s.
+            reconnect_timeout=max(2.0, self.timeout),
             name="csflow-store",
         )
         await self._pool.open(wait=True, timeout=self.timeout)
@@ -165,13 +173,19 @@ class PostgresStore:
             )
             settle([job], [(None, StoreError(f"the run store {self.name} is full"))])
             return committed
+        late = StoreError(
+            f"the run store {self.name} did not commit within {self.timeout:g} s; the run"
+            " stays queued until it can"
+        )
         if isinstance(committed, asyncio.Future) and job.loop is not None:
-            late = StoreError(
-                f"the run store {self.name} did not commit within {self.timeout:g} s; the run"
-                " stays queued until it can"
-            )
+            # A timer on the caller's own loop: it fires whatever the store's loop is doing.
             timer = job.loop.call_later(self.timeout, _expire, committed, late)
             committed.add_done_callback(lambda _: timer.cancel())
+        elif isinstance(job.waiter, Future):  # a caller with no loop: the store's loop times it
+            waiter = job.waiter
+            self._loop.loop.call_soon_threadsafe(
+                self._loop.loop.call_later, self.timeout, _expire, waiter, late
+            )
         self._pending.append(job)
         if not self._signalled:  # the writer sleeps: wake it (once, however many come now)
             self._signalled = True
@@ -204,7 +218,7 @@ class PostgresStore:
                     log.warning(
                         "the run store %s is unreachable (%s): runs stay queued until it is back",
                         self.name,
-                        self._error("commit", exc),
+                        self._reason(exc),
                     )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_LAST)
@@ -289,6 +303,7 @@ class PostgresStore:
         if self._closed:
             return
         self.flush(timeout)
+        futures.wait(list(self._leaving), timeout)
         self._closed = True
         lost = list(self._pending)
         for write in lost:
@@ -478,10 +493,14 @@ class PostgresStore:
 
     def leave(self, conversation_id: str, ticket: int) -> None:
         if not self._closed:
-            self._loop.submit(self._leave(conversation_id, ticket))
+            leaving = self._loop.submit(self._leave(conversation_id, ticket))
+            self._leaving.add(leaving)  # close() waits for it: a ticket left behind holds up
+            leaving.add_done_callback(self._leaving.discard)  # the next message till it lapses
 
 
-_OPEN: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
+# Strong references: the writer's task is only weakly held by its loop, so a store dropped
+# unclosed would be collected with its queue; it stays here until closed (atexit at the end).
+_OPEN: set[PostgresStore] = set()
 
 
 @atexit.register
