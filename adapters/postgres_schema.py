@@ -138,6 +138,14 @@ async def migrate(conn: Any, name: str) -> None:
             await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
 
 
+def no_nul(row: dict[str, Any]) -> dict[str, Any]:
+    """PostgreSQL's text takes no NUL character, which SQLite's does: it is kept as ``\\x00``."""
+    for key, value in row.items():
+        if isinstance(value, str) and "\x00" in value:
+            row[key] = value.replace("\x00", "\\x00")
+    return row
+
+
 def _placeholders(columns: tuple[str, ...]) -> str:
     return ", ".join(f"%({c})s" for c in columns)
 

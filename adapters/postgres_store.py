@@ -26,7 +26,6 @@ import atexit
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent import futures
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
@@ -37,23 +36,20 @@ from psycopg_pool import AsyncConnectionPool
 
 from csflow.adapters import postgres_schema as sql
 from csflow.adapters.commits import Outcome, Write, settle, write_for
-from csflow.adapters.postgres_loop import KeyedLocks, StoreLoop, conninfo, describe, password
+from csflow.adapters.postgres_loop import StoreLoop, conninfo, describe, password
+from csflow.adapters.postgres_turns import PostgresTurns
 from csflow.engine.errors import StoreError
 from csflow.engine.store import IN_FLIGHT, RunRecord
 from csflow.engine.store.codec import (
-    conversation_from,
-    conversation_row,
     run_filters,
     run_from,
     run_row,
     step_from,
     step_rows,
-    turn_from,
-    turn_row,
     where,
 )
 from csflow.engine.store.conversations import Conversation, Turn, TurnSlot
-from csflow.engine.store.inbox import Wakeups, entering, lapsed_turn, take_turn
+from csflow.engine.store.inbox import take_turn
 
 log = logging.getLogger("csflow.store")
 
@@ -63,14 +59,6 @@ PRUNE_EVERY = 1_000
 RETRY_FIRST, RETRY_LAST = 0.05, 2.0  # the writer's back-off while the server is away
 # The server is away or slow: what is queued stays queued and is tried again.
 TRANSIENT = (psycopg.OperationalError, TimeoutError)
-
-
-def _no_nul(row: dict[str, Any]) -> dict[str, Any]:
-    """PostgreSQL's text takes no NUL character, which SQLite's does: it is kept as ``\\x00``."""
-    for key, value in row.items():
-        if isinstance(value, str) and "\x00" in value:
-            row[key] = value.replace("\x00", "\\x00")
-    return row
 
 
 def _expire(future: asyncio.Future[Any] | Future[Any], error: StoreError) -> None:
@@ -95,24 +83,23 @@ class PostgresStore:
         self.max_queued = max_queued
         self.max_runs = max_runs
         self.commits = 0
-        self.wakeups = Wakeups()
+        self.turns = PostgresTurns(self)
         self._secret = password(url)
         self._pending: deque[Write] = deque()
-        self._leaving: set[Future[None]] = set()
         self._signalled = False
-        self._closed = False
+        self.closed = False
         self._away = False
         self._finished = 0
-        self._loop = StoreLoop("csflow-postgres")
+        self.loop = StoreLoop("csflow-postgres")
         try:
             # Connecting, then migrating: it may wait on another server's migration.
-            self._loop.call(self._start(conninfo(url, timeout), pool_size), 3 * timeout)
+            self.loop.call(self._start(conninfo(url, timeout), pool_size), 3 * timeout)
         except BaseException as exc:
-            self._loop.call(self._stop(), timeout)
-            self._loop.stop()
+            self.loop.call(self._stop(), timeout)
+            self.loop.stop()
             if isinstance(exc, StoreError):
                 raise
-            raise self._error("be opened", exc) from None
+            raise self.error("be opened", exc) from None
         _OPEN.add(self)
 
     def _reason(self, exc: BaseException) -> str:
@@ -121,7 +108,7 @@ class PostgresStore:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return text.replace(self._secret, "***") if self._secret else text
 
-    def _error(self, what: str, exc: BaseException) -> StoreError:
+    def error(self, what: str, exc: BaseException) -> StoreError:
         if isinstance(exc, StoreError):
             return exc
         if isinstance(exc, TimeoutError):
@@ -131,7 +118,6 @@ class PostgresStore:
     async def _start(self, info: str, pool_size: int) -> None:
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
-        self._entering = KeyedLocks()
         self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             info,
             min_size=1,
@@ -162,7 +148,7 @@ class PostgresStore:
 
     def _queue(self, record: RunRecord) -> Awaitable[None]:
         job, committed = write_for(record)
-        if self._closed:
+        if self.closed:
             raise StoreError(f"the run store {self.name} is closed")
         if len(self._pending) >= self.max_queued:
             log.error(
@@ -183,13 +169,13 @@ class PostgresStore:
             committed.add_done_callback(lambda _: timer.cancel())
         elif isinstance(job.waiter, Future):  # a caller with no loop: the store's loop times it
             waiter = job.waiter
-            self._loop.loop.call_soon_threadsafe(
-                self._loop.loop.call_later, self.timeout, _expire, waiter, late
+            self.loop.loop.call_soon_threadsafe(
+                self.loop.loop.call_later, self.timeout, _expire, waiter, late
             )
         self._pending.append(job)
         if not self._signalled:  # the writer sleeps: wake it (once, however many come now)
             self._signalled = True
-            self._loop.loop.call_soon_threadsafe(self._wake.set)
+            self.loop.loop.call_soon_threadsafe(self._wake.set)
         return committed
 
     async def begin(self, record: RunRecord) -> None:
@@ -252,15 +238,15 @@ class PostgresStore:
                     raise
                 except psycopg.Error as exc:
                     log.error("the run store could not record run %s: %s", write.record.id, exc)
-                    outcomes.append((None, self._error("record a run", exc)))
+                    outcomes.append((None, self.error("record a run", exc)))
             return outcomes
 
     async def _commit(self, group: list[Write]) -> None:
         # The last record of a run in the group is all of it: the group commits atomically.
         latest = {w.record.id: w.record for w in group}
         encoded = [record.encoded() for record in latest.values()]
-        runs = [_no_nul(run_row(e)) for e in encoded]
-        steps = [_no_nul(row) for e in encoded for row in step_rows(e)]
+        runs = [sql.no_nul(run_row(e)) for e in encoded]
+        steps = [sql.no_nul(row) for e in encoded for row in step_rows(e)]
         async with asyncio.timeout(self.timeout):
             async with self._pool.connection() as conn, conn.transaction():
                 cur = conn.cursor()
@@ -291,20 +277,20 @@ class PostgresStore:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until what was queued is written; False when ``timeout`` passed first."""
-        if self._closed:
+        if self.closed:
             return not self._pending
         try:
-            return self._loop.call(self._drained(), timeout)
+            return self.loop.call(self._drained(), timeout)
         except TimeoutError:
             return False
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Write what is queued (for ``timeout`` s at most); log each run that could not be."""
-        if self._closed:
+        if self.closed:
             return
         self.flush(timeout)
-        futures.wait(list(self._leaving), timeout)
-        self._closed = True
+        self.turns.wait_for_leaving(timeout)
+        self.closed = True
         lost = list(self._pending)
         for write in lost:
             log.error(
@@ -315,26 +301,26 @@ class PostgresStore:
             )
         settle(lost, [(None, StoreError(f"the run store {self.name} closed"))] * len(lost))
         try:
-            self._loop.call(self._stop(), self.timeout)
+            self.loop.call(self._stop(), self.timeout)
         except Exception as exc:
             log.warning("the run store %s did not close cleanly: %s", self.name, exc)
-        self._loop.stop()
+        self.loop.stop()
         _OPEN.discard(self)
 
     # -- reading (synchronous: RunReader, ConversationStore's readers) ---------------------------
 
-    async def _fetch(self, query: str, args: Any) -> list[dict[str, Any]]:
+    async def fetch(self, query: str, args: Any) -> list[dict[str, Any]]:
         async with asyncio.timeout(self.timeout), self._pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(query, args)
             rows: list[dict[str, Any]] = await cur.fetchall()
             return rows
 
-    def _read(self, query: str, args: Any = ()) -> list[dict[str, Any]]:
+    def read(self, query: str, args: Any = ()) -> list[dict[str, Any]]:
         try:
-            return self._loop.call(self._fetch(query, args), self.timeout + 1)
+            return self.loop.call(self.fetch(query, args), self.timeout + 1)
         except (psycopg.Error, TimeoutError) as exc:
-            raise self._error("be read", exc) from None
+            raise self.error("be read", exc) from None
 
     def list_runs(
         self,
@@ -358,21 +344,21 @@ class PostgresStore:
         )
         query = f"SELECT * FROM runs{where(filters, '%s')}"
         query += " ORDER BY started_at DESC, n DESC LIMIT %s OFFSET %s"
-        rows = self._read(query, (*(value for _, _, value in filters), limit, offset))
+        rows = self.read(query, (*(value for _, _, value in filters), limit, offset))
         return [run_from(row) for row in rows]
 
     def last_failures(self) -> dict[str, RunRecord]:
-        rows = self._read(
+        rows = self.read(
             "SELECT DISTINCT ON (flow) * FROM runs WHERE status = 'failed'"
             " ORDER BY flow, started_at DESC, n DESC"
         )
         return {row["flow"]: run_from(row) for row in rows}
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        rows = self._read("SELECT * FROM runs WHERE id = %s", (run_id,))
+        rows = self.read("SELECT * FROM runs WHERE id = %s", (run_id,))
         if not rows and len(run_id) >= 4:
             escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            rows = self._read(
+            rows = self.read(
                 "SELECT * FROM runs WHERE id LIKE %s ESCAPE '\\' LIMIT 2", (escaped + "%",)
             )
             if len(rows) > 1:
@@ -380,126 +366,44 @@ class PostgresStore:
         if not rows:
             return None
         record = run_from(rows[0])
-        steps = self._read("SELECT * FROM steps WHERE run_id = %s ORDER BY seq", (record.id,))
+        steps = self.read("SELECT * FROM steps WHERE run_id = %s ORDER BY seq", (record.id,))
         record.steps = [step_from(row) for row in steps]
         return record
 
-    def list_conversations(
-        self, *, status: str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[Conversation]:
-        filtered = "" if status is None else " WHERE status = %s"
-        rows = self._read(
-            f"SELECT * FROM conversations{filtered} ORDER BY updated_at DESC, n DESC"
-            " LIMIT %s OFFSET %s",
-            (*(() if status is None else (status,)), limit, offset),
-        )
-        return [conversation_from(row) for row in rows]
-
-    def get_conversation(self, conversation_id: str) -> tuple[Conversation, list[Turn]] | None:
-        rows = self._read("SELECT * FROM conversations WHERE id = %s", (conversation_id,))
-        if not rows:
-            return None
-        turns = self._read(
-            "SELECT * FROM turns WHERE conversation_id = %s ORDER BY seq", (conversation_id,)
-        )
-        return conversation_from(rows[0]), [turn_from(row) for row in turns]
-
-    # -- conversations (the Inbox of engine.store.inbox) -----------------------------------------
+    # -- conversations (ConversationStore: postgres_turns) --------------------------------------
 
     def take(
         self, conversation_id: str, *, wait: float, hold: float
     ) -> AbstractAsyncContextManager[TurnSlot]:
-        return take_turn(self, conversation_id, wait=wait, hold=hold)
+        return take_turn(self.turns, conversation_id, wait=wait, hold=hold)
 
-    async def _ask(self, coroutine: Coroutine[Any, Any, T], what: str) -> T:
+    def list_conversations(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Conversation]:
+        return self.turns.listed(status, limit, offset)
+
+    def get_conversation(self, conversation_id: str) -> tuple[Conversation, list[Turn]] | None:
+        return self.turns.transcript(conversation_id)
+
+    # -- for postgres_turns: work on the store's loop, bounded ----------------------------------
+
+    async def ask(self, coroutine: Coroutine[Any, Any, T], what: str) -> T:
         """``coroutine`` on the store's loop, awaited from the caller's, within ``timeout``."""
-        if self._closed:
+        if self.closed:
             coroutine.close()
             raise StoreError(f"the run store {self.name} is closed")
         try:
             return await asyncio.wait_for(
-                asyncio.wrap_future(self._loop.submit(coroutine)), self.timeout + 1
+                asyncio.wrap_future(self.loop.submit(coroutine)), self.timeout + 1
             )
         except (psycopg.Error, TimeoutError) as exc:
-            raise self._error(what, exc) from None
+            raise self.error(what, exc) from None
 
-    async def _bounded(self, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def bounded(self, work: Callable[[Any], Awaitable[T]]) -> T:
         async with asyncio.timeout(self.timeout), self._pool.connection() as conn:
             return await work(conn)
 
-    async def _queue_ticket(
-        self, conversation_id: str, wait: float, hold: float
-    ) -> tuple[int, bool]:
-        # One at a time per conversation in this process, so that its tickets are numbered in
-        # the order take() was called; the advisory lock does the same across servers, and
-        # makes the order of the numbers the order of the commits.
-        async def queue(conn: Any) -> tuple[int, bool]:
-            async with conn.transaction():
-                await conn.execute(sql.ENTER_LOCK, (sql.INBOX_SPACE, conversation_id))
-                await conn.execute(sql.DROP_LAPSED, (conversation_id,))
-                row = await (
-                    await conn.execute(sql.QUEUE, (conversation_id, wait + hold))
-                ).fetchone()
-                claimed = await conn.execute(
-                    sql.CLAIM, {"hold": hold, "ticket": row[0], "id": conversation_id}
-                )
-                return int(row[0]), claimed.rowcount == 1
 
-        async with self._entering.one_at_a_time(conversation_id):
-            return await self._bounded(queue)
-
-    async def enter(self, conversation_id: str, wait: float, hold: float) -> tuple[int, bool]:
-        return await self._ask(
-            entering(self._queue_ticket(conversation_id, wait, hold), self, conversation_id),
-            f"queue a message of conversation {conversation_id}",
-        )
-
-    async def claim(self, conversation_id: str, ticket: int, hold: float) -> bool:
-        async def claim(conn: Any) -> bool:
-            args = {"hold": hold, "ticket": ticket, "id": conversation_id}
-            return bool((await conn.execute(sql.CLAIM, args)).rowcount == 1)
-
-        return await self._ask(self._bounded(claim), f"take conversation {conversation_id}")
-
-    async def load(self, conversation_id: str) -> Conversation | None:
-        query = "SELECT * FROM conversations WHERE id = %s"
-        rows = await self._ask(self._fetch(query, (conversation_id,)), "read a conversation")
-        return conversation_from(rows[0]) if rows else None
-
-    async def save(
-        self, conversation_id: str, ticket: int, conversation: Conversation, turn: Turn
-    ) -> None:
-        row = _no_nul(conversation_row(conversation))
-        turned = _no_nul(turn_row(conversation_id, turn))
-
-        async def save(conn: Any) -> None:
-            async with conn.transaction():
-                if await (await conn.execute(sql.LIVE, (ticket,))).fetchone() is None:
-                    raise lapsed_turn(conversation_id)
-                await conn.execute(sql.UPSERT_CONVERSATION, row)
-                await conn.execute(sql.UPSERT_TURN, turned)
-
-        await self._ask(self._bounded(save), f"save conversation {conversation_id}")
-
-    async def _leave(self, conversation_id: str, ticket: int) -> None:
-        try:
-            await self._bounded(lambda conn: conn.execute(sql.LEAVE, (ticket,)))
-        except (psycopg.Error, TimeoutError) as exc:  # it lapses by itself
-            log.warning(
-                "conversation %s: its ticket stays until it lapses: %s", conversation_id, exc
-            )
-        finally:
-            self.wakeups.wake(conversation_id)
-
-    def leave(self, conversation_id: str, ticket: int) -> None:
-        if not self._closed:
-            leaving = self._loop.submit(self._leave(conversation_id, ticket))
-            self._leaving.add(leaving)  # close() waits for it: a ticket left behind holds up
-            leaving.add_done_callback(self._leaving.discard)  # the next message till it lapses
-
-
-# Strong references: the writer's task is only weakly held by its loop, so a store dropped
-# unclosed would be collected with its queue; it stays here until closed (atexit at the end).
 _OPEN: set[PostgresStore] = set()
 
 

@@ -166,7 +166,7 @@ def check_is_a_run_store(conn: sqlite3.Connection, path: Path) -> None:
         raise StoreError(f"{path} is not a csflow run store: it has no runs and steps tables")
 
 
-def _statements(script: str) -> list[str]:
+def statements(script: str) -> list[str]:
     """``script`` one statement at a time: ``executescript`` would commit the transaction."""
     found, pending = [], ""
     for line in script.splitlines(keepends=True):
@@ -186,15 +186,18 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = conn.execute("PRAGMA user_version").fetchone()[0]
-        if found == 0 and _has_runs(conn):  # made by a csflow that set no version yet
+        tables = _tables(conn)
+        if found == 0 and {"runs", "steps"} <= tables:  # by a csflow that set no version yet
             found = 1
+        elif found == 0 and tables:  # never add csflow's tables to another's database
+            raise StoreError(f"{path} is not a csflow run store: it has no runs and steps tables")
         if found > VERSION:
             raise StoreError(
                 f"{path} was written by a newer csflow (schema version {found}; this one"
                 f" knows up to {VERSION})"
             )
         for version in range(found + 1, VERSION + 1):
-            for statement in _statements(MIGRATIONS[version]):
+            for statement in statements(MIGRATIONS[version]):
                 conn.execute(statement)
         if found != VERSION:
             conn.execute(f"PRAGMA user_version = {VERSION}")
@@ -204,6 +207,6 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
         raise
 
 
-def _has_runs(conn: sqlite3.Connection) -> bool:
-    row = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'runs'").fetchone()
-    return bool(row[0])
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {row[0] for row in rows} - {"sqlite_sequence"}

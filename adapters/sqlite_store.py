@@ -117,15 +117,15 @@ class SQLiteStore:
     def _open(self, create: bool) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = None
         try:
-            existed = self.path.is_file() and self.path.stat().st_size > 0
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(self.path)
-            if existed or not create:  # never add csflow's tables to another's database
+            if not create:  # a reader: no tables of csflow's is no run store, not a new one
                 check_is_a_run_store(conn, self.path)
-            if create:
+            else:
                 conn.execute("PRAGMA journal_mode = WAL")
-            # Readers too: a file of an older csflow is read with the columns it lacked.
+            # Under the write lock: of two processes opening a new file, one makes the tables
+            # and the other finds them. Readers too: an older file is migrated.
             migrate(conn, self.path)
             conn.execute("PRAGMA synchronous = NORMAL")
             return conn

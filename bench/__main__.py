@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=["steps", "wismo", "protocols", "serve", "store", "intents"],
         help="run one part only (protocols: SOAP and GraphQL round trips; serve: the channels "
         "server beside a direct run; store: Project.run with no store, the old batch-after "
-        "store and the durable group commit; intents: accuracy on held-out messages and the "
+        "store, the durable group commit and PostgreSQL's, and a conversation's turn per store; intents: accuracy on held-out messages and the "
         "classifier's costs; these four only when asked)",
     )
     parser.add_argument(
@@ -143,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(flush=True)
         print("\n".join(store.report(store.run(args.quick), args.quick)), flush=True)
+        from bench import conversations
+
+        print(flush=True)
+        turns = conversations.run(args.quick)
+        print("\n".join(conversations.report(turns, args.quick)), flush=True)
 
     print()
     print(noise.footer(sample))

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from csflow.adapters.sqlite_schema import MIGRATIONS, VERSION
+from csflow.adapters.sqlite_schema import MIGRATIONS, VERSION, statements
 from csflow.adapters.sqlite_store import SQLiteStore
 from csflow.adapters.stores import open_store
 from csflow.engine.errors import StoreError
@@ -113,3 +113,33 @@ def test_a_database_with_runs_of_its_own_is_not_taken(postgres: Any) -> None:
         ).fetchall()
     assert tables == [("runs",)]  # not even schema_version: the transaction rolled back
     postgres.drop_all()
+
+
+def test_a_file_another_process_is_making_a_store_of_is_waited_for(tmp_path: Path) -> None:
+    # Workers of `csflow serve` open a new project's store at once: the first has made the
+    # file and holds its write lock while it makes the tables; the others must wait for it,
+    # not take the file (no tables yet) for another program's database.
+    path = tmp_path / "runs.sqlite3"
+    first = sqlite3.connect(path, isolation_level=None)
+    first.execute("PRAGMA journal_mode = WAL")  # the file exists now, with no table
+    first.execute("BEGIN IMMEDIATE")
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            outcome.append(SQLiteStore(path))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    for statement in statements(MIGRATIONS[1]):
+        first.execute(statement)
+    first.execute("PRAGMA user_version = 1")
+    first.execute("COMMIT")
+    first.close()
+    thread.join(30)
+    (store,) = outcome
+    assert isinstance(store, SQLiteStore), store
+    assert store.list_runs() == []
+    store.close()
