@@ -41,10 +41,10 @@ from csflow.adapters.postgres_turns import PostgresTurns
 from csflow.engine.errors import StoreError
 from csflow.engine.store import IN_FLIGHT, RunRecord
 from csflow.engine.store.codec import (
+    found_run,
     run_filters,
     run_from,
     run_row,
-    step_from,
     step_rows,
     where,
 )
@@ -355,20 +355,12 @@ class PostgresStore:
         return {row["flow"]: run_from(row) for row in rows}
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        rows = self.read("SELECT * FROM runs WHERE id = %s", (run_id,))
-        if not rows and len(run_id) >= 4:
-            escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            rows = self.read(
-                "SELECT * FROM runs WHERE id LIKE %s ESCAPE '\\' LIMIT 2", (escaped + "%",)
-            )
-            if len(rows) > 1:
-                raise StoreError(f"more than one run id starts with '{run_id}'")
-        if not rows:
-            return None
-        record = run_from(rows[0])
-        steps = self.read("SELECT * FROM steps WHERE run_id = %s ORDER BY seq", (record.id,))
-        record.steps = [step_from(row) for row in steps]
-        return record
+        where = {"exact": "id = %s", "prefix": "id LIKE %s ESCAPE '\\' LIMIT 2"}
+        return found_run(
+            run_id,
+            lambda how, value: self.read(f"SELECT * FROM runs WHERE {where[how]}", (value,)),
+            lambda rid: self.read("SELECT * FROM steps WHERE run_id = %s ORDER BY seq", (rid,)),
+        )
 
     # -- conversations (ConversationStore: postgres_turns) --------------------------------------
 

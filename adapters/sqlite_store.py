@@ -49,10 +49,10 @@ from csflow.engine.store import IN_FLIGHT, RunRecord
 from csflow.engine.store.codec import (
     RUN_COLUMNS,
     STEP_COLUMNS,
+    found_run,
     run_filters,
     run_from,
     run_row,
-    step_from,
     step_rows,
     values,
     where,
@@ -340,20 +340,12 @@ class SQLiteStore:
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run with this id, or the one run whose id starts with it (4+ characters)."""
-        rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
-        if not rows and len(run_id) >= 4:
-            escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            rows = self._read(
-                "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (escaped + "%",)
-            )
-            if len(rows) > 1:
-                raise StoreError(f"more than one run id starts with '{run_id}'")
-        if not rows:
-            return None
-        record = run_from(rows[0])
-        steps = self._read("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (record.id,))
-        record.steps = [step_from(row) for row in steps]
-        return record
+        where = {"exact": "id = ?", "prefix": "id LIKE ? ESCAPE '\\' LIMIT 2"}
+        return found_run(
+            run_id,
+            lambda how, value: self._read(f"SELECT * FROM runs WHERE {where[how]}", (value,)),
+            lambda rid: self._read("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (rid,)),
+        )
 
     # -- conversations (ConversationStore; the Inbox of engine.store.inbox) --------------------
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import statistics
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+from bench.store import Cell
 from csflow.adapters.sqlite_store import SQLiteStore
 from csflow.engine.store.conversations import Conversation, Turn
 from csflow.engine.store.memory import MemoryStore
@@ -25,20 +24,6 @@ LEVELS = (1, 10, 100)
 AT = "2026-11-20T10:00:00.000Z"
 STATE = {"frames": [{"flow": "wismo", "step": 3, "vars": {"email": "jane@example.com"}}]}
 LABEL = {"memory": "memory (baseline)", "sqlite": "SQLite", "postgresql": "PostgreSQL"}
-
-
-@dataclass
-class Cell:
-    rates: list[float] = field(default_factory=list)
-    latencies_ms: list[float] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        return statistics.median(self.rates)
-
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
 async def _closed_loop(

@@ -13,6 +13,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from csflow.engine.errors import StoreError
 from csflow.engine.store import RunRecord, _dumps, storable
 from csflow.engine.store.conversations import Conversation, Turn
 
@@ -222,6 +223,30 @@ def matches(row: Row, filters: list[Filter]) -> bool:
     return all(row[col] is not None and _OPS[op](row[col], value) for col, op, value in filters)
 
 
+def found_run(
+    run_id: str,
+    rows: Callable[[str, str], list[Any]],
+    steps: Callable[[str], list[Any]],
+) -> RunRecord | None:
+    """``RunReader.get_run`` over a database: the run with this id, or the one run whose id
+    starts with it (4+ characters; StoreError for more than one).
+
+    ``rows(where, value)`` reads the ``runs`` rows where ``where`` is ``"exact"`` (``id = ``)
+    or ``"prefix"`` (``id LIKE value ESCAPE '\\'``, ``LIMIT 2``); ``steps(id)`` a run's steps.
+    """
+    found = rows("exact", run_id)
+    if not found and len(run_id) >= 4:
+        escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        found = rows("prefix", escaped + "%")
+        if len(found) > 1:
+            raise StoreError(f"more than one run id starts with '{run_id}'")
+    if not found:
+        return None
+    record = run_from(found[0])
+    record.steps = [step_from(row) for row in steps(record.id)]
+    return record
+
+
 # -- conversations ----------------------------------------------------------------------------
 
 
@@ -300,6 +325,7 @@ __all__ = [
     "Row",
     "conversation_from",
     "conversation_row",
+    "found_run",
     "matches",
     "missing",
     "run_filters",
