@@ -184,6 +184,10 @@ SWEEP_INBOX = "DELETE FROM inbox WHERE lapses_at < clock_timestamp() - interval 
 
 # The inbox (engine.store.inbox): a ticket is live while lapses_at is ahead of the server's
 # clock; it enters when no live ticket of its conversation is before it.
+# A ticket need not survive a crash of the server: a ticket lost then only fails its turn's
+# save, a removal lost only lets the ticket lapse. So their commits do not wait for the WAL
+# to reach the disk (two flushes saved a turn); a turn's save does wait.
+NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
 ENTER_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
 DROP_LAPSED = "DELETE FROM inbox WHERE conversation_id = %s AND lapses_at <= clock_timestamp()"
 QUEUE = (

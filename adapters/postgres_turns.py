@@ -44,6 +44,7 @@ class PostgresTurns:
         # makes the order of the numbers the order of the commits.
         async def queue(conn: Any) -> tuple[int, bool]:
             async with conn.transaction():
+                await conn.execute(sql.NOT_DURABLE)
                 await conn.execute(sql.ENTER_LOCK, (sql.INBOX_SPACE, conversation_id))
                 await conn.execute(sql.DROP_LAPSED, (conversation_id,))
                 row = await (
@@ -96,7 +97,13 @@ class PostgresTurns:
 
     async def _leave(self, conversation_id: str, ticket: int) -> None:
         try:
-            await self.store.bounded(lambda conn: conn.execute(sql.LEAVE, (ticket,)))
+
+            async def leave(conn: Any) -> None:
+                async with conn.transaction():
+                    await conn.execute(sql.NOT_DURABLE)
+                    await conn.execute(sql.LEAVE, (ticket,))
+
+            await self.store.bounded(leave)
         except (psycopg.Error, TimeoutError) as exc:  # it lapses by itself
             log.warning(
                 "conversation %s: its ticket stays until it lapses: %s", conversation_id, exc
