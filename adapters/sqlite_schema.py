@@ -1,24 +1,29 @@
-"""The SQLite run store's tables, and the translation between its rows and ``RunRecord``.
+"""The SQLite run store's tables, their migrations, and the statements of its writer.
 
 One module for the shape of the file, so that the writer (``sqlite_store``) holds only the
-how: its thread, its queue and its commits.
+how: its thread, its queue and its commits. The rows themselves are ``engine.store.codec``'s,
+the same for every store.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from csflow.engine.errors import StoreError
-from csflow.engine.store import IN_FLIGHT, RunRecord
+from csflow.engine.store import IN_FLIGHT
+from csflow.engine.store.codec import RUN_COLUMNS, STEP_COLUMNS
+from csflow.engine.store.conversations import WAITING
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
+# Each version's statements, applied in order to a file that has the ones before (its
+# ``PRAGMA user_version``). A file of version 1 keeps its runs: 2 only adds.
+MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE runs (
     id          TEXT PRIMARY KEY,
     flow        TEXT NOT NULL,
-    status      TEXT NOT NULL,          -- in_flight | completed | failed
+    status      TEXT NOT NULL,          -- in_flight | completed | failed | waiting | ...
     started_at  TEXT NOT NULL,          -- ISO 8601, UTC
     duration_ms REAL,
     inputs      TEXT NOT NULL,          -- JSON, redacted
@@ -28,10 +33,10 @@ CREATE TABLE IF NOT EXISTS runs (
     error_kind  TEXT,
     error_step  TEXT
 );
-CREATE INDEX IF NOT EXISTS runs_by_time ON runs (started_at);
-CREATE INDEX IF NOT EXISTS runs_by_flow ON runs (flow, started_at);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, started_at);
-CREATE TABLE IF NOT EXISTS steps (
+CREATE INDEX runs_by_time ON runs (started_at);
+CREATE INDEX runs_by_flow ON runs (flow, started_at);
+CREATE INDEX runs_by_status ON runs (status, started_at);
+CREATE TABLE steps (
     run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     seq         INTEGER NOT NULL,
     step_id     TEXT,
@@ -48,23 +53,63 @@ CREATE TABLE IF NOT EXISTS steps (
     error       TEXT,                   -- JSON, redacted
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
-"""
-VERSION = 1
+""",
+    2: """
+ALTER TABLE runs ADD COLUMN conversation_id TEXT;
+ALTER TABLE runs ADD COLUMN turn INTEGER;
+ALTER TABLE runs ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX runs_by_conversation ON runs (conversation_id, turn);
+CREATE TABLE conversations (
+    id          TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,          -- waiting | completed | failed | handoff | expired
+    flow        TEXT,
+    intent      TEXT,                   -- JSON {name, confidence}
+    state       TEXT,                   -- JSON: engine.suspend's saved run, while waiting
+    expires_at  TEXT,
+    handoff     TEXT,                   -- JSON {reason, note, intent}
+    turns       INTEGER NOT NULL,
+    last_run_id TEXT,
+    started_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX conversations_by_time ON conversations (updated_at);
+CREATE INDEX conversations_by_status ON conversations (status, updated_at);
+CREATE TABLE turns (
+    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    at          TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    reply       TEXT,
+    run_id      TEXT,
+    flow        TEXT,
+    intent      TEXT,
+    handoff     TEXT,
+    error       TEXT,
+    extra       TEXT,
+    PRIMARY KEY (conversation_id, seq)
+) WITHOUT ROWID;
+-- One ticket per message queued or being answered (engine.store.inbox); AUTOINCREMENT, so
+-- that a number is never given twice, even after the newest ticket left.
+CREATE TABLE inbox (
+    ticket          INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    lapses_at       REAL NOT NULL       -- time.time(): every process shares this machine's clock
+);
+CREATE INDEX inbox_by_conversation ON inbox (conversation_id, ticket);
+""",
+}
+VERSION = max(MIGRATIONS)
 # Runs that are still open are never pruned: in_flight ones are the ones to check, and a
 # waiting conversation (§12) is one that will go on.
-KEEP = (IN_FLIGHT, "waiting")
+KEEP = (IN_FLIGHT, WAITING)
 
-_RUN_COLUMNS = (
-    "id, flow, status, started_at, duration_ms, inputs, outputs, reply, error, error_kind,"
-    " error_step"
+_RUN_COLUMNS = ", ".join(RUN_COLUMNS)
+_UPDATE = " ON CONFLICT (id) DO UPDATE SET " + ", ".join(
+    f"{c}=excluded.{c}" for c in RUN_COLUMNS if c not in ("id", "started_at", "inputs")
 )
-_UPDATE = (
-    " ON CONFLICT (id) DO UPDATE SET status=excluded.status, duration_ms=excluded.duration_ms,"
-    " outputs=excluded.outputs, reply=excluded.reply, error=excluded.error,"
-    " error_kind=excluded.error_kind, error_step=excluded.error_step"
-)
-_RUN_VALUES = "(" + ",".join("?" * 11) + ")"
-_STEP_VALUES = "(" + ",".join("?" * 14) + ")"
+_RUN_VALUES = "(" + ",".join("?" * len(RUN_COLUMNS)) + ")"
+_STEP_VALUES = "(" + ",".join("?" * len(STEP_COLUMNS)) + ")"
 # SQLite's bound on the parameters of one statement (32766 since 3.32, 999 before).
 MAX_PARAMETERS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
@@ -93,6 +138,10 @@ PRUNE = (
     f"DELETE FROM runs WHERE status NOT IN ({','.join('?' * len(KEEP))}) AND rowid IN"
     " (SELECT rowid FROM runs ORDER BY started_at DESC LIMIT -1 OFFSET ?)"
 )
+PRUNE_CONVERSATIONS = (
+    "DELETE FROM conversations WHERE status != 'waiting' AND rowid IN"
+    " (SELECT rowid FROM conversations ORDER BY updated_at DESC LIMIT -1 OFFSET ?)"
+)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -117,77 +166,47 @@ def check_is_a_run_store(conn: sqlite3.Connection, path: Path) -> None:
         raise StoreError(f"{path} is not a csflow run store: it has no runs and steps tables")
 
 
-def run_row(e: dict[str, Any]) -> tuple[Any, ...]:
-    """The ``runs`` row of an encoded record (``RunRecord.encoded``)."""
-    return (
-        e["id"],
-        e["flow"],
-        e["status"],
-        e["started_at"],
-        e["duration_ms"],
-        e["inputs"],
-        e["outputs"],
-        e["reply"],
-        e["error"],
-        e["error_kind"],
-        e["error_step"],
-    )
+def statements(script: str) -> list[str]:
+    """``script`` one statement at a time: ``executescript`` would commit the transaction."""
+    found, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            found.append(pending.strip())
+            pending = ""
+    return found
 
 
-def step_rows(e: dict[str, Any]) -> list[tuple[Any, ...]]:
-    rid = e["id"]
-    return [
-        (
-            rid,
-            seq,
-            s.get("id"),
-            s.get("verb"),
-            s.get("action"),
-            s.get("flow"),
-            s.get("line"),
-            1 if s.get("ok") else 0,
-            s.get("state"),
-            s.get("status"),
-            s.get("duration_ms"),
-            s.get("attempts"),
-            s.get("outcome"),
-            s.get("error"),
-        )
-        for seq, s in enumerate(e["steps"])
-    ]
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the file to ``VERSION`` in one transaction, whoever else opens it meanwhile.
+
+    ``BEGIN IMMEDIATE`` takes the write lock before the version is read, so that of two
+    processes starting together one migrates and the other finds the work done.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = _tables(conn)
+        if found == 0 and {"runs", "steps"} <= tables:  # by a csflow that set no version yet
+            found = 1
+        elif found == 0 and tables:  # never add csflow's tables to another's database
+            raise StoreError(f"{path} is not a csflow run store: it has no runs and steps tables")
+        if found > VERSION:
+            raise StoreError(
+                f"{path} was written by a newer csflow (schema version {found}; this one"
+                f" knows up to {VERSION})"
+            )
+        for version in range(found + 1, VERSION + 1):
+            for statement in statements(MIGRATIONS[version]):
+                conn.execute(statement)
+        if found != VERSION:
+            conn.execute(f"PRAGMA user_version = {VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def run_from(row: sqlite3.Row) -> RunRecord:
-    return RunRecord(
-        id=row["id"],
-        flow=row["flow"],
-        status=row["status"],
-        started_at=row["started_at"],
-        duration_ms=row["duration_ms"],
-        inputs=_load(row["inputs"]) or {},
-        outputs=_load(row["outputs"]) or {},
-        reply=row["reply"],
-        error=_load(row["error"]),
-    )
-
-
-def step_from(row: sqlite3.Row) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": row["step_id"],
-        "verb": row["verb"],
-        "action": row["action"],
-        "ok": bool(row["ok"]),
-        "status": row["status"],
-        "duration_ms": row["duration_ms"],
-        "attempts": row["attempts"],
-        "error": _load(row["error"]),
-        "line": row["line"],
-    }
-    for key in ("outcome", "flow", "state"):
-        if row[key] is not None:
-            out[key] = row[key]
-    return out
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {row[0] for row in rows} - {"sqlite_sequence"}

@@ -18,36 +18,47 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import logging
 import queue
 import sqlite3
 import threading
+import time
 import weakref
-from collections.abc import Awaitable, Generator
-from concurrent.futures import Future as ThreadFuture
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from csflow.adapters import sqlite_turns
+from csflow.adapters.commits import Job, Outcome, Write, settle, write_for
 from csflow.adapters.sqlite_schema import (
     KEEP,
     PRUNE,
-    SCHEMA,
-    VERSION,
+    PRUNE_CONVERSATIONS,
     check_is_a_run_store,
     chunks,
     connect,
     delete_steps,
     insert_steps,
-    run_from,
-    run_row,
-    step_from,
-    step_rows,
+    migrate,
     upsert_runs,
 )
 from csflow.engine.errors import StoreError
 from csflow.engine.store import IN_FLIGHT, RunRecord
+from csflow.engine.store.codec import (
+    RUN_COLUMNS,
+    STEP_COLUMNS,
+    found_run,
+    run_filters,
+    run_from,
+    run_row,
+    step_rows,
+    values,
+    where,
+)
+from csflow.engine.store.conversations import Conversation, Turn, TurnSlot
+from csflow.engine.store.inbox import Wakeups, take_turn
 
 log = logging.getLogger("csflow.store")
 
@@ -55,15 +66,16 @@ log = logging.getLogger("csflow.store")
 # all of it; at the loads that bench/store.py measures, a group is far smaller.
 BATCH = 512
 PRUNE_EVERY = 1_000
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
-class _Write:
-    record: RunRecord
-    # Who waits for the commit: a future of the loop that asked, or (outside any loop) a
-    # thread future; None for nobody.
-    loop: asyncio.AbstractEventLoop | None = None
-    waiter: asyncio.Future[None] | ThreadFuture[None] | None = None
+class _Call(Job):
+    """A conversation's statements (``sqlite_turns``): ``apply`` runs in a transaction on the
+    writer's connection, its value goes to ``waiter``, then ``after`` runs (a wake-up)."""
+
+    apply: Callable[[sqlite3.Connection], Any]
+    after: Callable[[], None] | None = None
 
 
 @dataclass(slots=True)
@@ -75,36 +87,6 @@ class _Close:
     pass
 
 
-class _ThreadCommit:
-    """The awaitable ``finish`` returns when called outside a running loop."""
-
-    __slots__ = ("future",)
-
-    def __init__(self, future: ThreadFuture[None]) -> None:
-        self.future = future
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return asyncio.wrap_future(self.future).__await__()
-
-
-def _consume(future: asyncio.Future[None]) -> None:
-    # A run that stopped waiting (cancelled) never reads its future; the failure is logged
-    # with the run's id already, so asyncio need not log "exception was never retrieved".
-    if not future.cancelled():
-        future.exception()
-
-
-def _settle(outcomes: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:
-    """On the loop: resolve every waiter of one commit (one call_soon_threadsafe for all)."""
-    for future, error in outcomes:
-        if future.done():  # its run was cancelled while waiting: the record stands anyway
-            continue
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
-
-
 def _not_a_database(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB"
 
@@ -113,7 +95,8 @@ class SQLiteStore:
     """The run store in ``path`` (created with its folder unless ``create=False``).
 
     ``commits`` counts the transactions written, so that tests and the bench can see how
-    many runs shared one.
+    many runs shared one. Conversations' turns (``take``) go through the same writer thread,
+    so that the tickets of one process are numbered in the order ``take`` was called.
     """
 
     def __init__(self, path: Path, *, create: bool = True, max_runs: int = 100_000) -> None:
@@ -123,7 +106,8 @@ class SQLiteStore:
         if not create and not self.path.is_file():
             raise StoreError(f"no runs recorded yet: {self.path} does not exist")
         self._conn = self._open(create)
-        self._queue: queue.SimpleQueue[_Write | _Flush | _Close] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Write | _Call | _Flush | _Close] = queue.SimpleQueue()
+        self.wakeups = Wakeups()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
         self._finished = 0
@@ -133,16 +117,16 @@ class SQLiteStore:
     def _open(self, create: bool) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = None
         try:
-            existed = self.path.is_file() and self.path.stat().st_size > 0
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(self.path)
-            if existed or not create:  # never add csflow's tables to another's database
+            if not create:  # a reader: no tables of csflow's is no run store, not a new one
                 check_is_a_run_store(conn, self.path)
-            if create:
+            else:
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(SCHEMA)
-                conn.execute(f"PRAGMA user_version = {VERSION}")
+            # Under the write lock: of two processes opening a new file, one makes the tables
+            # and the other finds them. Readers too: an older file is migrated.
+            migrate(conn, self.path)
             conn.execute("PRAGMA synchronous = NORMAL")
             return conn
         except (OSError, sqlite3.Error, StoreError) as exc:
@@ -156,7 +140,7 @@ class SQLiteStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _put(self, job: _Write | _Flush | _Close) -> None:
+    def _put(self, job: Write | _Call | _Flush | _Close) -> None:
         if self._closed:
             raise StoreError(f"the run store {self.path} is closed")
         if self._thread is None:
@@ -172,21 +156,14 @@ class SQLiteStore:
         """Store ``record`` (``in_flight``) and return once it is committed."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._put(_Write(record, loop, done))
+        self._put(Write(loop, done, record))
         await done
 
     def finish(self, record: RunRecord) -> Awaitable[None]:
         """Queue ``record``; the awaitable resolves once it is committed (StoreError if not)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # a synchronous caller: a thread future serves it
-            waiter: ThreadFuture[None] = ThreadFuture()
-            self._put(_Write(record, None, waiter))
-            return _ThreadCommit(waiter)
-        done: asyncio.Future[None] = loop.create_future()
-        done.add_done_callback(_consume)
-        self._put(_Write(record, loop, done))
-        return done
+        job, committed = write_for(record)
+        self._put(job)
+        return committed
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until what was queued is written; False when ``timeout`` passed first."""
@@ -215,67 +192,83 @@ class SQLiteStore:
                     jobs.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            writes = [job for job in jobs if isinstance(job, _Write)]
+            writes = [job for job in jobs if isinstance(job, Write)]
             if writes:
                 self._write_group(writes)
+            calls = [job for job in jobs if isinstance(job, _Call)]
+            if calls:
+                self._call_group(calls)
             for job in jobs:
                 if isinstance(job, _Flush):
                     job.done.set()
             if any(isinstance(job, _Close) for job in jobs):
                 return
 
-    def _write_group(self, writes: list[_Write]) -> None:
+    def _write_group(self, writes: list[Write]) -> None:
         try:
             self._transaction(writes)
-            errors: list[BaseException | None] = [None] * len(writes)
+            outcomes: list[Outcome] = [(None, None)] * len(writes)
         except Exception:  # one bad record must not lose the others: one at a time
-            errors = []
+            outcomes = []
             for write in writes:
                 try:
                     self._transaction([write])
-                    errors.append(None)
+                    outcomes.append((None, None))
                 except Exception as exc:
                     log.error("the run store could not record run %s: %s", write.record.id, exc)
-                    errors.append(StoreError(f"the run store {self.path} failed: {exc}"))
-        self._resolve(writes, errors)
+                    outcomes.append((None, StoreError(f"the run store {self.path} failed: {exc}")))
+        settle(writes, outcomes)
         self._finished += sum(1 for w in writes if w.record.status != IN_FLIGHT)
         if self._finished >= PRUNE_EVERY:
             self._finished = 0
             self._prune()
 
-    @staticmethod
-    def _resolve(writes: list[_Write], errors: list[BaseException | None]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for write, error in zip(writes, errors, strict=True):
-            waiter = write.waiter
-            if isinstance(waiter, ThreadFuture):
-                if error is None:
-                    waiter.set_result(None)
-                else:
-                    waiter.set_exception(error)
-            elif waiter is not None and write.loop is not None:
-                by_loop.setdefault(write.loop, []).append((waiter, error))
-        for loop, outcomes in by_loop.items():
-            # RuntimeError: that loop has closed, nobody is left to wait; the records stand.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, outcomes)
+    def _call_group(self, calls: list[_Call]) -> None:
+        """The conversations' statements of one batch, in their order, in one transaction."""
+        try:
+            outcomes: list[Outcome] = self._in_transaction([c.apply for c in calls])
+        except Exception:  # one that fails (a lapsed turn's save) must not fail the others
+            outcomes = []
+            for call in calls:
+                try:
+                    outcomes.extend(self._in_transaction([call.apply]))
+                except StoreError as exc:
+                    outcomes.append((None, exc))
+                except Exception as exc:
+                    outcomes.append((None, StoreError(f"the run store {self.path} failed: {exc}")))
+        settle(calls, outcomes)
+        for call, (_, error) in zip(calls, outcomes, strict=True):
+            if call.after is not None and error is None:
+                call.after()
 
-    def _transaction(self, writes: list[_Write]) -> None:
+    def _in_transaction(self, applies: list[Callable[[sqlite3.Connection], Any]]) -> list[Outcome]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found: list[Outcome] = [(apply(conn), None) for apply in applies]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        return found
+
+    def _transaction(self, writes: list[Write]) -> None:
         # The last record of a run in the group is all of it: the group commits atomically.
         latest = {w.record.id: w.record for w in writes}
         encoded = [record.encoded() for record in latest.values()]
-        runs = [run_row(e) for e in encoded]
-        steps = [row for e in encoded for row in step_rows(e)]
+        runs = [values(run_row(e), RUN_COLUMNS) for e in encoded]
+        steps = [values(row, STEP_COLUMNS) for e in encoded for row in step_rows(e)]
         conn = self._conn
         conn.execute("BEGIN")
         try:
-            for part in chunks(runs, 11):
+            for part in chunks(runs, len(RUN_COLUMNS)):
                 conn.execute(upsert_runs(len(part)), [v for row in part for v in row])
             # A run's steps are replaced whole: the in_flight record before, or an earlier
             # turn of a conversation, possibly written by another process.
             for part in chunks([(e["id"],) for e in encoded], 1):
                 conn.execute(delete_steps(len(part)), [row[0] for row in part])
-            for part in chunks(steps, 14):
+            for part in chunks(steps, len(STEP_COLUMNS)):
                 conn.execute(insert_steps(len(part)), [v for row in part for v in row])
             conn.execute("COMMIT")
         except BaseException:
@@ -284,37 +277,56 @@ class SQLiteStore:
         self.commits += 1
 
     def _prune(self) -> None:
+        # Waiting runs and waiting conversations are kept whatever their age: they go on.
         try:
             self._conn.execute(PRUNE, (*KEEP, self.max_runs))
+            self._conn.execute(PRUNE_CONVERSATIONS, (self.max_runs,))
+            sqlite_turns.sweep(self._conn)
         except sqlite3.Error as exc:
             log.warning("the run store could not prune old runs: %s", exc)
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _read(self, sql: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
+    def _reading(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """``read`` on a connection of its own: readers never wait for the writer (WAL)."""
         try:
             conn = connect(self.path)
             try:
                 conn.row_factory = sqlite3.Row
-                return conn.execute(sql, args).fetchall()
+                return read(conn)
             finally:
                 conn.close()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the run store {self.path}: {exc}") from None
 
+    def _read(self, sql: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
+        return self._reading(lambda conn: conn.execute(sql, args).fetchall())
+
     def list_runs(
-        self, *, flow: str | None = None, failed: bool = False, limit: int = 20
+        self,
+        *,
+        flow: str | None = None,
+        failed: bool = False,
+        status: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        conversation_id: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
     ) -> list[RunRecord]:
         """The newest runs first, with their summary fields (no steps)."""
-        where, args = [], []
-        if flow is not None:
-            where.append("flow = ?")
-            args.append(flow)
-        if failed:
-            where.append("status = 'failed'")
-        sql = f"SELECT * FROM runs {'WHERE ' + ' AND '.join(where) if where else ''}"
-        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
-        return [run_from(row) for row in self._read(sql, (*args, limit))]
+        filters = run_filters(
+            flow=flow,
+            failed=failed,
+            status=status,
+            since=since,
+            until=until,
+            conversation_id=conversation_id,
+        )
+        sql = f"SELECT * FROM runs{where(filters, '?')}"
+        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        args = (*(value for _, _, value in filters), limit, offset)
+        return [run_from(row) for row in self._read(sql, args)]
 
     def last_failures(self) -> dict[str, RunRecord]:
         """Each flow's most recent failed run."""
@@ -328,20 +340,69 @@ class SQLiteStore:
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run with this id, or the one run whose id starts with it (4+ characters)."""
-        rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
-        if not rows and len(run_id) >= 4:
-            escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            rows = self._read(
-                "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (escaped + "%",)
+        where = {"exact": "id = ?", "prefix": "id LIKE ? ESCAPE '\\' LIMIT 2"}
+        return found_run(
+            run_id,
+            lambda how, value: self._read(f"SELECT * FROM runs WHERE {where[how]}", (value,)),
+            lambda rid: self._read("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (rid,)),
+        )
+
+    # -- conversations (ConversationStore; the Inbox of engine.store.inbox) --------------------
+
+    def take(
+        self, conversation_id: str, *, wait: float, hold: float
+    ) -> AbstractAsyncContextManager[TurnSlot]:
+        return take_turn(self, conversation_id, wait=wait, hold=hold)
+
+    def list_conversations(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Conversation]:
+        return self._reading(lambda conn: sqlite_turns.listed(conn, status, limit, offset))
+
+    def get_conversation(self, conversation_id: str) -> tuple[Conversation, list[Turn]] | None:
+        return self._reading(lambda conn: sqlite_turns.transcript(conn, conversation_id))
+
+    async def _call(
+        self, apply: Callable[[sqlite3.Connection], T], after: Callable[[], None] | None = None
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        self._put(_Call(loop, done, apply, after))
+        return await done
+
+    async def enter(self, conversation_id: str, wait: float, hold: float) -> tuple[int, bool]:
+        return await self._call(lambda conn: sqlite_turns.enter(conn, conversation_id, wait, hold))
+
+    async def claim(self, conversation_id: str, ticket: int, hold: float) -> bool:
+        now = time.time()
+        return await self._call(
+            lambda conn: sqlite_turns.claim(conn, conversation_id, ticket, hold, now)
+        )
+
+    async def load(self, conversation_id: str) -> Conversation | None:
+        return await asyncio.to_thread(
+            self._reading, lambda conn: sqlite_turns.load(conn, conversation_id)
+        )
+
+    async def save(
+        self, conversation_id: str, ticket: int, conversation: Conversation, turn: Turn
+    ) -> None:
+        await self._call(
+            lambda conn: sqlite_turns.save(conn, conversation_id, ticket, conversation, turn)
+        )
+
+    def leave(self, conversation_id: str, ticket: int) -> None:
+        try:
+            self._put(
+                _Call(
+                    None,
+                    None,
+                    lambda conn: sqlite_turns.leave(conn, ticket),
+                    lambda: self.wakeups.wake(conversation_id),
+                )
             )
-            if len(rows) > 1:
-                raise StoreError(f"more than one run id starts with '{run_id}'")
-        if not rows:
-            return None
-        record = run_from(rows[0])
-        steps = self._read("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (record.id,))
-        record.steps = [step_from(row) for row in steps]
-        return record
+        except StoreError:  # closed: the ticket lapses by itself
+            log.warning("conversation %s: its turn ended after the store closed", conversation_id)
 
 
 _OPEN: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()

@@ -3,9 +3,10 @@
 >>> store = open_store(store_path(Path("flows")))     # PROJECT/.csflow/runs.sqlite3
 >>> project = Project.load("flows", store=store)
 
-``open_store`` takes a path (SQLite, the zero-set-up default) or a URL. A ``postgresql://``
-URL is the shared store of §8 (issue 12): it is refused clearly until that store exists,
-rather than being taken for a file name.
+``open_store`` takes a path (SQLite, the zero-set-up default) or a ``postgresql://`` URL
+(``PostgresStore``: the store that several servers share, §8). ``CSFLOW_STORE`` and
+``--store`` take either; a URL is kept as text, never made a ``Path`` (which would fold its
+``//``). psycopg is imported only when a URL asks for it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from csflow.adapters.sqlite_store import SQLiteStore
-from csflow.engine.errors import StoreError
 from csflow.engine.store import RunStore
 
 STORE_ENV = "CSFLOW_STORE"
@@ -23,11 +23,21 @@ DEFAULT_STORE = Path(".csflow") / "runs.sqlite3"
 _URL_SCHEMES = ("postgresql://", "postgres://")
 
 
-def store_path(root: Path, environ: Mapping[str, str] | None = None) -> Path:
-    """Where a project's runs go: ``CSFLOW_STORE``, else ``ROOT/.csflow/runs.sqlite3``."""
+def is_url(location: str | Path) -> bool:
+    return isinstance(location, str) and location.startswith(_URL_SCHEMES)
+
+
+def store_location(location: str) -> str | Path:
+    """A ``--store`` or ``CSFLOW_STORE`` value: a URL as it is, anything else a path."""
+    return location if is_url(location) else Path(location)
+
+
+def store_path(root: Path, environ: Mapping[str, str] | None = None) -> Path | str:
+    """Where a project's runs go: ``CSFLOW_STORE`` (a path or a URL), else
+    ``ROOT/.csflow/runs.sqlite3``."""
     env = os.environ if environ is None else environ
     named = env.get(STORE_ENV)
-    return Path(named) if named else Path(root) / DEFAULT_STORE
+    return store_location(named) if named else Path(root) / DEFAULT_STORE
 
 
 def open_store(path_or_url: str | Path, *, create: bool = True) -> RunStore:
@@ -35,13 +45,11 @@ def open_store(path_or_url: str | Path, *, create: bool = True) -> RunStore:
 
     ``create=False`` is for readers: a missing file is a StoreError, not a new empty store.
     """
-    text = str(path_or_url)
-    if text.startswith(_URL_SCHEMES):
-        raise StoreError(
-            f"the run store {text.split('@')[-1]} is PostgreSQL, which this csflow does not"
-            " support yet: use a SQLite file path"
-        )
+    if is_url(path_or_url):
+        from csflow.adapters.postgres_store import PostgresStore
+
+        return PostgresStore(str(path_or_url))  # the database exists: its tables are made
     return SQLiteStore(Path(path_or_url), create=create)
 
 
-__all__ = ["DEFAULT_STORE", "STORE_ENV", "open_store", "store_path"]
+__all__ = ["DEFAULT_STORE", "STORE_ENV", "is_url", "open_store", "store_location", "store_path"]

@@ -29,9 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         choices=["steps", "wismo", "protocols", "serve", "store", "intents", "conversations"],
         help="run one part only (protocols: SOAP and GraphQL round trips; serve: the channels "
         "server beside a direct run; store: Project.run with no store, the old batch-after "
-        "store and the durable group commit; intents: accuracy on held-out messages and the "
-        "classifier's costs; conversations: a resumed turn beside a plain run, and the state a "
-        "waiting conversation keeps; these five only when asked)",
+        "store, the durable group commit and PostgreSQL's, and a conversation's turn per store; "
+        "intents: accuracy on held-out messages and the classifier's costs; conversations: a "
+        "resumed turn beside a plain run, and the state a waiting conversation keeps; these "
+        "five only when asked)",
     )
     parser.add_argument(
         "--clients",
@@ -150,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(flush=True)
         print("\n".join(store.report(store.run(args.quick), args.quick)), flush=True)
+        from bench import store_turns
+
+        print(flush=True)
+        turns = store_turns.run(args.quick)
+        print("\n".join(store_turns.report(turns, args.quick)), flush=True)
 
     print()
     print(noise.footer(sample))

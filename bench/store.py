@@ -13,8 +13,17 @@ c workers each run it in a closed loop on one event loop, for a fixed time per c
 - *durable (group commit)*: the store as it is: ``Project.run`` returns once its run is
   committed, and the runs that finished together share one transaction.
 
-Modes alternate within each round, so that all three see the same noise. The SQLite writer
-thread runs in the bench's process, on its core, as it does in each ``csflow serve`` worker.
+- *PostgreSQL (group commit)*: the same, on ``PostgresStore`` over a PostgreSQL server that
+  the bench starts on loopback (``tests/services/postgres.py``, its default settings: fsync on,
+  ``synchronous_commit`` on, so each commit waits for the server's WAL flush).
+
+Modes alternate within each round, so that all of them see the same noise. The SQLite writer
+thread runs in the bench's process, on its core, as it does in each ``csflow serve`` worker;
+so do PostgreSQL's store loop and, beside it, the server's own processes.
+
+Then a conversation's turn (§12): ``take`` + ``slot.save`` + leaving, c workers each on its
+own conversation in a closed loop, on the in-memory store (the baseline: the same loop, no
+I/O), SQLite and PostgreSQL (``bench/store_turns.py``).
 """
 
 from __future__ import annotations
@@ -24,22 +33,25 @@ import gc
 import os
 import statistics
 import tempfile
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter, process_time
 from typing import Any
 
 from csflow import Project
+from csflow.adapters.postgres_store import PostgresStore
 from csflow.adapters.sqlite_store import SQLiteStore
 from csflow.engine.store import RunRecord
 
 LEVELS = (1, 10, 100)
-MODES = ("none", "batch", "durable")
+MODES = ("none", "batch", "durable", "postgresql")
 LABEL = {
     "none": "no store",
     "batch": "batch after (old: answer, then commit)",
     "durable": "durable (group commit, then answer)",
+    "postgresql": "PostgreSQL (group commit, then answer)",
 }
 FLOW = "wismo3_canned"
 
@@ -125,7 +137,7 @@ def run(quick: bool) -> dict[tuple[str, int], Cell]:
     rounds = 1 if quick else 3
     inputs = {"email": EMAIL}
     cells: dict[tuple[str, int], Cell] = {(m, c): Cell() for m in MODES for c in LEVELS}
-    with tempfile.TemporaryDirectory(prefix="csflow-bench-store-") as folder:
+    with tempfile.TemporaryDirectory(prefix="csflow-bench-store-") as folder, postgres() as pg:
         durable = SQLiteStore(Path(folder) / "durable.sqlite3")
         old = SQLiteStore(Path(folder) / "batch.sqlite3")
         projects = {
@@ -133,6 +145,10 @@ def run(quick: bool) -> dict[tuple[str, int], Cell]:
             "batch": Project.load(BENCH_PROJECT, store=BatchAfter(old)),
             "durable": Project.load(BENCH_PROJECT, store=durable),
         }
+        shared = None if pg is None else PostgresStore(pg.create_database("bench"))
+        if shared is not None:
+            projects["postgresql"] = Project.load(BENCH_PROJECT, store=shared)
+        counted = {"durable": durable, "postgresql": shared}
 
         async def main() -> None:
             for project in projects.values():  # warm: the writer threads are up, files made
@@ -140,17 +156,18 @@ def run(quick: bool) -> dict[tuple[str, int], Cell]:
             old.flush()
             for _ in range(rounds):
                 for c in LEVELS:
-                    for mode in MODES:
+                    for mode in projects:
                         gc.collect()
-                        before = durable.commits
+                        writer = counted.get(mode)
+                        before = 0 if writer is None else writer.commits
                         cpu = process_time()
                         n, took, lat = await _closed_loop(projects[mode], c, seconds, inputs)
                         cell = cells[(mode, c)]
                         cell.rates.append(n / took)
                         cell.latencies_ms.extend(lat)
                         cell.runs += n
-                        if mode == "durable":
-                            cell.commits += durable.commits - before
+                        if writer is not None:
+                            cell.commits += writer.commits - before
                         if mode == "batch":  # the backlog it left, outside the timing
                             drained = perf_counter()
                             await asyncio.to_thread(old.flush)
@@ -162,7 +179,21 @@ def run(quick: bool) -> dict[tuple[str, int], Cell]:
         asyncio.run(main())
         durable.close()
         old.close()
+        if shared is not None:
+            shared.close()
     return cells
+
+
+@contextmanager
+def postgres() -> Iterator[Any]:
+    """A PostgreSQL server for the bench (its defaults: fsync on), or None with no binaries."""
+    from tests.services.postgres import PostgresServer, why_not
+
+    if why_not() is not None:
+        yield None
+        return
+    with PostgresServer(fsync=True) as server:
+        yield server
 
 
 def report(cells: dict[tuple[str, int], Cell], quick: bool) -> list[str]:
@@ -174,6 +205,9 @@ def report(cells: dict[tuple[str, int], Cell], quick: bool) -> list[str]:
     head = "".join(f"{f'c={c}':>31}" for c in LEVELS)
     lines.append(f"   {'':<42}{head}")
     for mode in MODES:
+        if not cells[(mode, LEVELS[0])].runs:
+            lines.append(f"   {LABEL[mode]:<42}{'(no PostgreSQL binaries: not measured)':>31}")
+            continue
         row = ""
         for c in LEVELS:
             cell = cells[(mode, c)]
@@ -183,14 +217,25 @@ def report(cells: dict[tuple[str, int], Cell], quick: bool) -> list[str]:
     ratios = ""
     groups = ""
     drains = ""
+    shared = ""
     for c in LEVELS:
         none, old, new = cells[("none", c)], cells[("batch", c)], cells[("durable", c)]
+        pg = cells[("postgresql", c)]
         ratios += f"{f'{new.rate / old.rate:.2f} / {new.rate / none.rate:.2f}':>31}"
-        groups += f"{f'{new.runs / max(new.commits, 1):.1f}':>31}"
+        group = f"{new.runs / max(new.commits, 1):.1f}"
+        if pg.runs:
+            group += f" / {pg.runs / max(pg.commits, 1):.1f}"
+        groups += f"{group:>31}"
         drains += f"{f'{max(old.drain_ms):.1f}':>31}"
+        if pg.runs:
+            extra = pg.cpu_us - none.cpu_us, new.cpu_us - none.cpu_us
+            text = f"{pg.rate / new.rate:.2f} | {extra[0]:.0f} vs {extra[1]:.0f} µs"
+            shared += f"{text:>31}"
     lines.append(f"   {'durable runs/s ÷ batch after / ÷ no store':<42}{ratios}")
-    lines.append(f"   {'durable: runs per commit (group size)':<42}{groups}")
+    lines.append(f"   {'runs per commit: SQLite / PostgreSQL':<42}{groups}")
     lines.append(f"   {'batch after: backlog left, drain ms (max)':<42}{drains}")
+    if shared:
+        lines.append(f"   {'PostgreSQL ÷ SQLite runs/s | CPU over none':<42}{shared}")
     return lines
 
 

@@ -109,7 +109,7 @@ def run(
     project_dir: Path,
     as_json: bool,
     deadline: float,
-    store: Path | None,
+    store: Path | str | None,
     dry_run: bool,
     record_to: Path | None,
 ) -> None:

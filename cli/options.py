@@ -80,12 +80,22 @@ def project_folder_option(*, default: str | None = ".", checked: bool = True) ->
 
 project_option = project_folder_option()  # the usual one: default ".", checked
 
+
+def _store(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | str | None:
+    # A postgresql:// URL stays text: a Path would fold its "//".
+    from csflow.adapters.stores import store_location
+
+    return None if value is None else store_location(value)
+
+
 store_option = click.option(
     "--store",
-    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE|URL",
     envvar="CSFLOW_STORE",
     default=None,
-    help="The run store (SQLite). Default: PROJECT/.csflow/runs.sqlite3, or $CSFLOW_STORE.",
+    callback=_store,
+    help="The run store: a SQLite file or a postgresql:// URL. Default:"
+    " PROJECT/.csflow/runs.sqlite3, or $CSFLOW_STORE.",
 )
 
 

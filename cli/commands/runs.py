@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from csflow.adapters.stores import open_store, store_path
+from csflow.adapters.stores import is_url, open_store, store_path
 from csflow.cli.guard import exit_after_output
 from csflow.cli.main import EXIT_OK, cli, guarded, store_option
 from csflow.cli.options import nested_project, project_folder_option, project_problem
@@ -28,9 +28,12 @@ from csflow.engine.store import RunRecord, RunStore
 STYLE = {"completed": "green", "failed": "red", "in_flight": "yellow"}
 
 
-def _store(project_dir: Path, store: Path | None) -> RunStore | None:
+def _store(project_dir: Path, store: Path | str | None) -> RunStore | None:
     """The store to read, or None when no run was recorded there yet."""
-    path = Path(store or store_path(project_dir))
+    where = store or store_path(project_dir)
+    if is_url(where):
+        return open_store(where)
+    path = Path(where)
     if store is None and not path.exists() and nested_project(project_dir) is not None:
         # A forgotten -p at the repository root: the runs are in flows/.csflow. Any other
         # folder with no store has simply recorded no runs, project or not (yet).
@@ -71,7 +74,7 @@ def _ms(value: float | None) -> str:
 def runs(
     ctx: click.Context,
     project_dir: Path,
-    store: Path | None,
+    store: Path | str | None,
     flow: str | None,
     failed: bool,
     limit: int,
@@ -143,7 +146,11 @@ def _list(console: Console, opened: RunStore, found: list[RunRecord], flow: str 
 @click.pass_context
 @guarded
 def show(
-    ctx: click.Context, run_id: str, project_dir: Path | None, store: Path | None, as_json: bool
+    ctx: click.Context,
+    run_id: str,
+    project_dir: Path | None,
+    store: Path | str | None,
+    as_json: bool,
 ) -> None:
     """Show one run's whole trace: inputs, outputs, reply, error and every step.
 

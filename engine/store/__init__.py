@@ -1,8 +1,10 @@
 """Run history, the engine's port: every run's inputs, outputs, reply, status, error and steps.
 
 The engine owns the interface (``RunWriter``, ``RunReader``, ``RunStore``: Protocols), the
-record (``RunRecord``) and the ``Recorder`` that the runner reports to. Stores are adapters:
-``csflow.adapters.sqlite_store.SQLiteStore``, opened by ``csflow.adapters.stores.open_store``.
+record (``RunRecord``) and the ``Recorder`` that the runner reports to. Stores are adapters,
+opened by ``csflow.adapters.stores.open_store``: ``csflow.adapters.sqlite_store.SQLiteStore``
+and ``csflow.adapters.postgres_store.PostgresStore``; ``memory.MemoryStore`` is the one in
+process. ``codec`` holds the rows they all write, ``inbox`` the turn-taking they share.
 
 When a run is recorded:
 
@@ -148,7 +150,7 @@ class RunWriter(Protocol):
     of one commit. Not awaiting it is best effort: the record is still written.
 
     ``flush`` and ``close`` are for shutdown and synchronous callers (the CLI, a thread),
-    never for the event loop. A PostgreSQL store fits the same shape: ``finish`` puts the
+    never for the event loop. The PostgreSQL store has the same shape: ``finish`` puts the
     record on its writer's queue and hands back that writer's future. Each turn of a
     conversation (§12) is a run record of its own, ``waiting`` when it ended on an ``ask``;
     its ``conversation_id`` and ``turn`` link it to the transcript.

@@ -117,7 +117,8 @@ class TurnSlot(Protocol):
 
 
 class ConversationStore(Protocol):
-    """Where conversations live: ``SQLiteStore`` and ``MemoryConversations`` are two."""
+    """Where conversations live: ``SQLiteStore``, ``PostgresStore`` and ``MemoryStore``
+    (``engine.store.memory``) are three; ``engine.store.inbox.take_turn`` is their ``take``."""
 
     def take(
         self, conversation_id: str, *, wait: float, hold: float

@@ -1,69 +1,103 @@
-"""A run store in memory: for a ``Project`` loaded without one, and for unit tests.
+"""``MemoryStore``: the whole run store in this process, for a project with no store and tests.
 
-It keeps everything in this process, so a conversation ends with the process; a project
-that must survive restarts or span workers uses SQLite or PostgreSQL (``adapters.stores``).
+Runs, conversations and turns are kept as the rows a database store writes (``codec``), so a
+record reads back exactly as it would from SQLite or PostgreSQL: redacted, JSON round-tripped.
+Nothing outlives the process, and nothing is shared with another one: a ``csflow serve``
+with several workers needs a real store for its conversations.
+
+The inbox is a dict of tickets per conversation, in arrival order; ``take`` is the same loop as
+every store's (``inbox.take_turn``), woken at once when a turn ends.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+import itertools
+import threading
+import time
+from collections.abc import Awaitable, Generator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
-from csflow.engine.store import RunRecord
-from csflow.engine.store.conversations import Conversation, ConversationBusy, Turn
+from csflow.engine.errors import StoreError
+from csflow.engine.store import IN_FLIGHT, RunRecord
+from csflow.engine.store.codec import (
+    conversation_from,
+    conversation_row,
+    matches,
+    missing,
+    run_filters,
+    run_from,
+    run_row,
+    step_from,
+    step_rows,
+    turn_from,
+    turn_row,
+)
+from csflow.engine.store.conversations import WAITING, Conversation, Turn, TurnSlot
+from csflow.engine.store.inbox import Wakeups, lapsed_turn, take_turn
+
+OPEN = (IN_FLIGHT, WAITING)  # never pruned, as in every store
 
 
-class _Slot:
-    __slots__ = ("_store", "conversation")
+class _Done:
+    """What ``finish`` returns: the record is already kept when it is called."""
 
-    def __init__(self, store: MemoryStore, conversation: Conversation | None) -> None:
-        self._store = store
-        self.conversation = conversation
-
-    async def save(self, conversation: Conversation, turn: Turn) -> None:
-        self._store._conversations[conversation.id] = copy.deepcopy(conversation)
-        self._store._turns.setdefault(conversation.id, []).append(copy.deepcopy(turn))
-
-
-async def _done() -> None:
-    return None
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
 
 
 class MemoryStore:
-    """Runs and conversations in dicts; turns of one conversation in arrival order."""
+    """A ``RunStore`` in memory, keeping the newest ``max_runs`` runs and conversations."""
 
-    def __init__(self, max_runs: int = 10_000) -> None:
+    def __init__(self, *, max_runs: int = 100_000) -> None:
         self.max_runs = max_runs
-        self._runs: dict[str, RunRecord] = {}
-        self._conversations: dict[str, Conversation] = {}
-        self._turns: dict[str, list[Turn]] = {}
-        # asyncio.Lock wakes its waiters first come, first served: arrival order.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.wakeups = Wakeups()
+        self._lock = threading.Lock()  # readers may be called from a thread, as for any store
+        self._order = itertools.count()
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._steps: dict[str, list[dict[str, Any]]] = {}
+        self._conversations: dict[str, dict[str, Any]] = {}
+        self._turns: dict[str, dict[int, dict[str, Any]]] = {}
+        self._tickets: dict[str, dict[int, float]] = {}  # id -> ticket -> when it lapses
+        self._next_ticket = itertools.count(1)
 
-    # -- RunWriter --------------------------------------------------------------------------
+    # -- RunWriter -----------------------------------------------------------------------------
+
+    def _keep(self, record: RunRecord) -> None:
+        encoded = record.encoded()
+        row = run_row(encoded)
+        with self._lock:
+            known = self._runs.get(row["id"])
+            row["_order"] = next(self._order) if known is None else known["_order"]
+            self._runs[row["id"]] = row
+            self._steps[row["id"]] = step_rows(encoded)
+            if len(self._runs) > self.max_runs * 1.1:  # a tenth's slack: not one sort a run
+                self._prune_runs()
+
+    def _prune_runs(self) -> None:
+        done = sorted(
+            (r for r in self._runs.values() if r["status"] not in OPEN),
+            key=lambda r: (r["started_at"], r["_order"]),
+        )
+        for row in done[: max(0, len(self._runs) - self.max_runs)]:
+            del self._runs[row["id"]]
+            del self._steps[row["id"]]
 
     async def begin(self, record: RunRecord) -> None:
         self._keep(record)
 
     def finish(self, record: RunRecord) -> Awaitable[None]:
         self._keep(record)
-        return _done()
-
-    def _keep(self, record: RunRecord) -> None:
-        self._runs.pop(record.id, None)
-        self._runs[record.id] = record
-        while len(self._runs) > self.max_runs:
-            del self._runs[next(iter(self._runs))]
+        return _Done()
 
     def flush(self, timeout: float | None = None) -> bool:
         return True
 
     def close(self) -> None:
-        return None
+        pass
 
-    # -- RunReader --------------------------------------------------------------------------
+    # -- RunReader -----------------------------------------------------------------------------
 
     def list_runs(
         self,
@@ -77,69 +111,140 @@ class MemoryStore:
         limit: int = 20,
         offset: int = 0,
     ) -> list[RunRecord]:
-        wanted = "failed" if failed else status
-        found = [
-            r
-            for r in reversed(self._runs.values())
-            if (flow is None or r.flow == flow)
-            and (wanted is None or r.status == wanted)
-            and (since is None or r.started_at >= since)
-            and (until is None or r.started_at < until)
-            and (conversation_id is None or r.conversation_id == conversation_id)
-        ]
-        found.sort(key=lambda r: r.started_at, reverse=True)
-        return [_summary(r) for r in found[offset : offset + limit]]
+        filters = run_filters(
+            flow=flow,
+            failed=failed,
+            status=status,
+            since=since,
+            until=until,
+            conversation_id=conversation_id,
+        )
+        with self._lock:
+            found = [r for r in self._runs.values() if matches(r, filters)]
+        found.sort(key=lambda r: (r["started_at"], r["_order"]), reverse=True)
+        return [run_from(r) for r in found[offset : offset + limit]]
 
     def last_failures(self) -> dict[str, RunRecord]:
-        out: dict[str, RunRecord] = {}
-        for r in self._runs.values():
-            if r.status == "failed" and (
-                r.flow not in out or r.started_at >= out[r.flow].started_at
-            ):
-                out[r.flow] = r
-        return dict(sorted(out.items()))
+        latest: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for row in self._runs.values():
+                if row["status"] != "failed":
+                    continue
+                known = latest.get(row["flow"])
+                if known is None or (row["started_at"], row["_order"]) > (
+                    known["started_at"],
+                    known["_order"],
+                ):
+                    latest[row["flow"]] = row
+        return {flow: run_from(latest[flow]) for flow in sorted(latest)}
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        record = self._runs.get(run_id)
-        if record is None and len(run_id) >= 4:
-            matches = [r for i, r in self._runs.items() if i.startswith(run_id)]
-            record = matches[0] if len(matches) == 1 else None
+        with self._lock:
+            row = self._runs.get(run_id)
+            if row is None and len(run_id) >= 4:
+                found = [r for rid, r in self._runs.items() if rid.startswith(run_id)]
+                if len(found) > 1:
+                    raise StoreError(f"more than one run id starts with '{run_id}'")
+                row = found[0] if found else None
+            if row is None:
+                return None
+            steps = list(self._steps[row["id"]])
+        record = run_from(row)
+        record.steps = [step_from(s) for s in steps]
         return record
 
-    # -- ConversationStore ------------------------------------------------------------------
+    # -- ConversationStore ---------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def take(self, conversation_id: str, *, wait: float, hold: float) -> AsyncIterator[_Slot]:
-        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
-        try:
-            await asyncio.wait_for(lock.acquire(), wait)
-        except TimeoutError:
-            raise ConversationBusy(
-                f"conversation '{conversation_id}' is still answering an earlier message"
-            ) from None
-        try:
-            yield _Slot(self, copy.deepcopy(self._conversations.get(conversation_id)))
-        finally:
-            lock.release()
+    def take(
+        self, conversation_id: str, *, wait: float, hold: float
+    ) -> AbstractAsyncContextManager[TurnSlot]:
+        return take_turn(self, conversation_id, wait=wait, hold=hold)
 
     def list_conversations(
         self, *, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[Conversation]:
-        found = [c for c in self._conversations.values() if status is None or c.status == status]
-        found.sort(key=lambda c: c.updated_at, reverse=True)
-        return [copy.deepcopy(c) for c in found[offset : offset + limit]]
+        with self._lock:
+            rows = [
+                row
+                for row in self._conversations.values()
+                if status is None or row["status"] == status
+            ]
+        rows.sort(key=lambda r: (r["updated_at"], r["_order"]), reverse=True)
+        return [conversation_from(r) for r in rows[offset : offset + limit]]
 
     def get_conversation(self, conversation_id: str) -> tuple[Conversation, list[Turn]] | None:
-        conversation = self._conversations.get(conversation_id)
-        if conversation is None:
+        with self._lock:
+            row = self._conversations.get(conversation_id)
+            turns = sorted(self._turns.get(conversation_id, {}).items())
+        if row is None:
             return None
-        return copy.deepcopy(conversation), copy.deepcopy(self._turns.get(conversation_id, []))
+        return conversation_from(row), [turn_from(t) for _, t in turns]
 
+    # -- the inbox (engine.store.inbox.Inbox) --------------------------------------------------
 
-def _summary(record: RunRecord) -> RunRecord:
-    out: RunRecord = copy.copy(record)
-    out.steps = []
-    return out
+    def _claim(self, conversation_id: str, ticket: int, hold: float) -> bool:
+        now = time.monotonic()
+        tickets = self._tickets.get(conversation_id, {})
+        live = [t for t, lapses in tickets.items() if lapses > now]
+        if ticket not in live or min(live) != ticket:
+            return False
+        tickets[ticket] = now + hold
+        return True
+
+    async def enter(self, conversation_id: str, wait: float, hold: float) -> tuple[int, bool]:
+        now = time.monotonic()
+        with self._lock:
+            tickets = self._tickets.setdefault(conversation_id, {})
+            for lapsed in [t for t, lapses in tickets.items() if lapses <= now]:
+                del tickets[lapsed]
+            ticket = next(self._next_ticket)
+            tickets[ticket] = now + wait + hold
+            return ticket, self._claim(conversation_id, ticket, hold)
+
+    async def claim(self, conversation_id: str, ticket: int, hold: float) -> bool:
+        with self._lock:
+            return self._claim(conversation_id, ticket, hold)
+
+    async def load(self, conversation_id: str) -> Conversation | None:
+        with self._lock:
+            row = self._conversations.get(conversation_id)
+        return None if row is None else conversation_from(row)
+
+    async def save(
+        self, conversation_id: str, ticket: int, conversation: Conversation, turn: Turn
+    ) -> None:
+        row = conversation_row(conversation)
+        turned = turn_row(conversation_id, turn)
+        empty = missing(row, "conversations") + missing(turned, "turns")
+        if empty:  # as a database's NOT NULL would refuse them, before anything is written
+            raise StoreError(f"conversation {conversation_id}: no value for {', '.join(empty)}")
+        with self._lock:
+            lapses = self._tickets.get(conversation_id, {}).get(ticket, 0.0)
+            if lapses <= time.monotonic():
+                raise lapsed_turn(conversation_id)
+            known = self._conversations.get(conversation_id)
+            row["_order"] = next(self._order) if known is None else known["_order"]
+            self._conversations[conversation_id] = row
+            self._turns.setdefault(conversation_id, {})[turn.seq] = turned
+            if len(self._conversations) > self.max_runs * 1.1:
+                self._prune_conversations()
+
+    def _prune_conversations(self) -> None:
+        ended = sorted(
+            (r for r in self._conversations.values() if r["status"] != WAITING),
+            key=lambda r: (r["updated_at"], r["_order"]),
+        )
+        for row in ended[: max(0, len(self._conversations) - self.max_runs)]:
+            del self._conversations[row["id"]]
+            self._turns.pop(row["id"], None)
+
+    def leave(self, conversation_id: str, ticket: int) -> None:
+        with self._lock:
+            tickets = self._tickets.get(conversation_id, {})
+            tickets.pop(ticket, None)
+            if not tickets:
+                self._tickets.pop(conversation_id, None)
+        self.wakeups.wake(conversation_id)
 
 
 __all__ = ["MemoryStore"]
