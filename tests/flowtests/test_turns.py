@@ -309,13 +309,17 @@ async def test_an_expired_conversation_fails_a_turn_that_expects_an_answer(
     ]
 
 
-async def test_a_message_a_flow_cannot_start_with_is_refused(project: Project) -> None:
-    # cancel_order requires its order number; the engine refuses the message without one.
-    outcome = await converse(project, case(say("cancel my order", status="waiting")))
+async def test_a_message_a_flow_cannot_start_with_goes_to_a_person(project: Project) -> None:
+    # cancel_order requires its order number and does not ask: a person takes over.
+    turns = [say("cancel my order", status="waiting")]
+    outcome = await converse(project, case(*turns))
     assert outcome.failures == [
-        "turn 1 (say: 'cancel my order'): the message was refused:"
-        " flow 'cancel_order': missing input 'order_number' (string)"
+        "turn 1 (say: 'cancel my order'): expected status waiting, got handoff;"
+        " reply was 'Let me pass you to one of our team, who can help you with that.'"
     ]
+    handed = outcome.results[-1].handoff
+    assert handed is not None and handed["reason"] == "missing_details"
+    assert "order_number" in handed["note"]
 
 
 async def test_a_flow_files_inputs_start_the_run(project: Project) -> None:
