@@ -6,8 +6,9 @@
   asks, then runs N more; its twin runs the same 2N steps with no ask. Timed, alternating in
   one loop: the twin's ``Project.run``; the conversation's second turn (``Project.say``,
   resuming after the ask), which runs the N steps after the ask; and a plain run of those N
-  steps alone. With the memory store the difference is the engine's price of resuming (the
-  saved frames decoded); with SQLite it adds the store's read of the conversation and its
+  steps alone. Every run is recorded, the plain ones too. With the memory store the
+  difference is the engine's price of resuming (the turn slot, the saved frames decoded and
+  the new state encoded); with SQLite it adds the store's read of the conversation and its
   write of the turn, beside a plain run recorded in the same store.
 - **The state a waiting conversation keeps**, in bytes of JSON, for each shipped intent that
   asks when the customer has not said enough (median and largest).
@@ -25,6 +26,7 @@ from time import perf_counter
 from typing import Any
 
 from csflow import Project
+from csflow.engine.store.memory import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 20  # on each side of the ask
@@ -109,7 +111,8 @@ def resumed_turns(quick: bool) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "project"
         write_project(folder)
-        for name, store in (("memory", None), ("sqlite", Path(tmp) / "runs.sqlite3")):
+        # Every run is recorded, the plain ones too: in memory (no I/O), then in SQLite.
+        for name, store in (("memory", MemoryStore()), ("sqlite", Path(tmp) / "runs.sqlite3")):
 
             async def measure(store: Any = store) -> dict[str, list[float]]:
                 async with Project.load(folder, store=store) as project:
