@@ -50,10 +50,13 @@ def test_a_conversation_asks_then_answers_with_intent_and_trace(
     assert sum("intent " in line for line in lines) == 1  # the answer is not classified
 
 
-def test_turns_are_recorded_with_their_conversation(project: Path, shop: object) -> None:
-    code, _, err = chat(project, shop, "where is my order\nORD-1003\n")
+def test_turns_are_recorded_with_their_conversation(
+    project: Path, shop: object, tmp_path: Path
+) -> None:
+    store = tmp_path / "runs.sqlite3"
+    code, _, err = chat(project, shop, "where is my order\nORD-1003\n", "--store", str(store))
     assert code == 0, err
-    db = sqlite3.connect(project / ".csflow" / "runs.sqlite3")
+    db = sqlite3.connect(store)
     rows = db.execute("SELECT status, conversation_id, turn FROM runs ORDER BY turn").fetchall()
     assert [(r[0], r[2]) for r in rows] == [("waiting", 1), ("completed", 2)]
     assert rows[0][1] == rows[1][1] and rows[0][1].startswith("chat-")
@@ -68,14 +71,19 @@ def test_a_handoff_says_why(project: Path, shop: object) -> None:
     )
 
 
-def test_a_dry_run_sends_no_write_and_records_nothing(project: Path, shop: object) -> None:
+def test_a_dry_run_sends_no_write_and_records_nothing(
+    project: Path, shop: object, tmp_path: Path
+) -> None:
+    store = tmp_path / "runs.sqlite3"
+    messages = "please cancel my order\nORD-1001\n"
     code, out, err = chat(
-        project, shop, "please cancel my order\nORD-1001\n", "--dry-run", "-c", "reason=wrong size"
+        project, shop, messages, "--dry-run", "-c", "reason=wrong size", "--store", str(store)
     )
     assert code == 0, err
     assert "Preview (dry run, nothing was changed)" in out
     assert "not sent" in out  # the cancel, kept back
-    assert not (project / ".csflow" / "runs.sqlite3").exists()
+    assert not store.exists()
+    assert "Traceback" not in err
     order = json.loads(
         csflow(
             "run",

@@ -27,7 +27,7 @@ def run(*args: str, **keys: str) -> subprocess.CompletedProcess[str]:
 def test_the_shipped_project_validates_with_no_channel_key_set():
     proc = run("validate", "-p", "flows")
     assert proc.returncode == 0, proc.stderr
-    assert "ok" in proc.stdout and "5 channels" in proc.stdout
+    assert "ok" in proc.stdout and "6 channels" in proc.stdout
     note = proc.stderr.strip()
     assert note.startswith("note: demo keys") and "--demo-keys" in note
     assert all(name in note for name in CHANNEL_KEYS)
