@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import pytest
 from browser import PHONE, Browser, leaves_loopback, missing, serving_console
 from console_support import BASE, CHANNEL_KEYS, USER
+from csflow.serve.console.chat import can_talk
 from support import SHIPPED
 
 from csflow import Project
 from csflow.demo import DemoShop
-from csflow.serve.console.chat import can_talk
 
 
 @pytest.fixture(scope="module")
