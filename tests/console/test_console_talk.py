@@ -163,7 +163,10 @@ async def test_the_conversations_pages_show_the_chat_as_the_store_keeps_it(
     assert at == sorted(at)
     assert shown.index("What's your order number?") < at[1] < shown.index("on its way with UPS")
     assert "intent wismo 95 %" in shown and shown.count("intent wismo") == 1
-    assert transcript.text.count('class="badge dry"') == 3 and shown.count("Asked, and waited for the answer.") == 2
+    assert (
+        transcript.text.count('class="badge dry"') == 3
+        and shown.count("Asked, and waited for the answer.") == 2
+    )
     runs = sorted(store.list_runs(conversation_id=chat.conversation_id), key=lambda r: r.turn or 0)
     links = re.findall(rf'href="{BASE}/runs/([0-9a-f]+)"', transcript.text)
     assert links == [r.id for r in runs]
