@@ -22,6 +22,7 @@ from csflow.cli.main import cli, guarded, parse_inputs, project_option
 from csflow.cli.options import duration, store_option
 from csflow.cli.render import STATUS_STYLES, stdout_console
 from csflow.engine.result import RunResult
+from csflow.engine.trace import trace as trace_steps
 
 QUIT = frozenset({"/quit", "/exit"})
 
@@ -140,18 +141,12 @@ class Chat:
 
 def trace(result: RunResult) -> Text:
     """The turn's steps in one line: ``✓ find → ✓ find.ask_order_number (ask) · waiting``."""
-    parts: list[Text] = []
-    for s in result.steps:
-        if not (s.id or s.action or s.flow or not s.ok):
-            continue
-        mark = ("✓ ", "green") if s.ok else ("✗ ", "red")
-        label = s.id or f"line {s.line}"
-        detail = s.action or s.flow or s.verb
-        if s.status is not None:
-            detail += f" {s.status}"
-        if s.dry_run is not None:
-            detail += " not sent"
-        parts.append(Text.assemble(mark, label, (f" ({detail})", "dim")))
+    parts = [
+        Text.assemble(
+            ("✓ ", "green") if s.ok else ("✗ ", "red"), s.label, (f" ({s.detail})", "dim")
+        )
+        for s in trace_steps(result.steps)
+    ]
     line = Text("       ", style="dim")
     line.append_text(Text(" → ", style="dim").join(parts) if parts else Text("no steps"))
     status = result.status

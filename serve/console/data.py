@@ -1,8 +1,9 @@
-"""What the console reads: the run store and the conversations, through their ports only.
+"""What the console reads: the run store and its conversations, through their ports only.
 
-The readers are synchronous (``RunReader``), so every read runs on a worker thread and the
-event loop keeps serving the channels. A server started with ``--no-store`` has no store:
-``Records.recording`` is False and the pages say so instead of showing an empty history.
+The readers are synchronous (``RunReader``, ``ConversationStore.list_conversations`` and
+``get_conversation``), so every read runs on a worker thread and the event loop keeps serving
+the channels. A server started with ``--no-store`` has no store: ``Records.recording`` is
+False and the pages say so instead of showing an empty history.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import asyncio
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from csflow.engine.errors import StoreError
-from csflow.engine.store import RunReader, RunRecord
+from csflow.engine.store import RunRecord, RunStore
 from csflow.engine.store.conversations import Conversation, Turn
 
 STATUSES = ("completed", "failed", "waiting", "handoff", "expired", "in_flight")
@@ -22,17 +23,6 @@ CONVERSATION_STATUSES = ("waiting", "completed", "failed", "handoff", "expired")
 WITHIN = {"1h": dt.timedelta(hours=1), "24h": dt.timedelta(days=1), "7d": dt.timedelta(days=7)}
 PAGE_SIZE = 25
 MAX_PAGE = 10_000
-
-
-@runtime_checkable
-class ConversationReader(Protocol):
-    """The reading half of ``ConversationStore``: what the conversations pages need."""
-
-    def list_conversations(
-        self, *, status: str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[Conversation]: ...
-
-    def get_conversation(self, conversation_id: str) -> tuple[Conversation, list[Turn]] | None: ...
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -128,25 +118,20 @@ class Page:
 class Records:
     """The project's store as the pages read it; every call is off the event loop."""
 
-    def __init__(self, store: RunReader | None) -> None:
+    def __init__(self, store: RunStore | None) -> None:
         self.store = store
 
     @property
     def recording(self) -> bool:
         return self.store is not None
 
-    @property
-    def conversations_kept(self) -> bool:
-        return isinstance(self.store, ConversationReader)
-
     async def runs(self, query: RunQuery, number: int = 1, size: int = PAGE_SIZE) -> Page:
         if self.store is None:
             return Page([], number, False)
         args = query.reader_args(dt.datetime.now(dt.UTC))
-        offset = (number - 1) * size
-        if offset:  # only what is asked: a reader with fewer keywords still answers page 1
-            args["offset"] = offset
-        found = await asyncio.to_thread(self.store.list_runs, limit=size + 1, **args)
+        found = await asyncio.to_thread(
+            self.store.list_runs, limit=size + 1, offset=(number - 1) * size, **args
+        )
         return Page(found[:size], number, len(found) > size)
 
     async def run(self, run_id: str) -> RunRecord | None:
@@ -175,19 +160,17 @@ class Records:
         return await asyncio.to_thread(self.store.last_failures)
 
     async def conversations(self, status: str | None, number: int, size: int = PAGE_SIZE) -> Page:
-        store = self.store
-        if not isinstance(store, ConversationReader):
+        if self.store is None:
             return Page([], number, False)
         found = await asyncio.to_thread(
-            store.list_conversations, status=status, limit=size + 1, offset=(number - 1) * size
+            self.store.list_conversations, status=status, limit=size + 1, offset=(number - 1) * size
         )
         return Page(found[:size], number, len(found) > size)
 
     async def conversation(self, conversation_id: str) -> tuple[Conversation, list[Turn]] | None:
-        store = self.store
-        if not isinstance(store, ConversationReader):
+        if self.store is None:
             return None
-        return await asyncio.to_thread(store.get_conversation, conversation_id)
+        return await asyncio.to_thread(self.store.get_conversation, conversation_id)
 
 
 __all__ = [
@@ -195,7 +178,6 @@ __all__ = [
     "PAGE_SIZE",
     "STATUSES",
     "WITHIN",
-    "ConversationReader",
     "Page",
     "Records",
     "RunQuery",

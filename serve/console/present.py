@@ -43,6 +43,21 @@ def ago(text: str | None, now: dt.datetime | None = None) -> str:
     raise AssertionError("unreachable: the loop ends on seconds")
 
 
+def lapsed(expires_at: str | None, now: dt.datetime | None = None) -> bool:
+    """A wait's ``expires_at`` has passed: the conversation reads as expired (expiry is lazy:
+    the store marks it only when the next message comes, docs/decisions.md)."""
+    moment = parse_time(expires_at)
+    return moment is not None and moment <= (now or dt.datetime.now(dt.UTC))
+
+
+def shown_status(conversation: Any, now: dt.datetime | None = None) -> str:
+    """A conversation's status as a page shows it: ``expired`` for a wait that ran out."""
+    status = str(getattr(conversation, "status", ""))
+    if status == "waiting" and lapsed(getattr(conversation, "expires_at", None), now):
+        return "expired"
+    return status
+
+
 def duration(ms: float | None) -> str:
     if ms is None:
         return "\N{EN DASH}"  # nothing measured, which is not zero
@@ -93,6 +108,18 @@ FILTERS: dict[str, Callable[..., str]] = {
     "duration": duration,
     "reason": reason,
     "percent": percent,
+    "shown_status": shown_status,
 }
 
-__all__ = ["FILTERS", "ago", "duration", "parse_time", "percent", "pretty", "reason", "with_query"]
+__all__ = [
+    "FILTERS",
+    "ago",
+    "duration",
+    "lapsed",
+    "parse_time",
+    "percent",
+    "pretty",
+    "reason",
+    "shown_status",
+    "with_query",
+]

@@ -1,8 +1,9 @@
 """Helpers of the console's tests: its sign-in, a store to read from, a console in-process.
 
 The in-process console is the real Starlette app of a real ``console`` entry, mounted the way
-``csflow serve`` mounts it, over the shipped project; only the store is a small fake that
-answers the reader's new signature and remembers what it was asked.
+``csflow serve`` mounts it, over the shipped project. Its store is a real one
+(``SQLiteStore``) where a test needs the engine to have written it, or a small fake that
+holds exactly the records a test wants and remembers what it was asked.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ def run(run_id: str, flow: str = "wismo", status: str = "completed", **more: Any
 
 @dataclass
 class FakeStore:
-    """A run store with the reader's new signature; ``asked`` is every ``list_runs`` call."""
+    """A run store's reading half, holding what it is given; ``asked`` is every ``list_runs``
+    call. Its conversations are listed in the order given (a real store's is newest first)."""
 
     runs: list[RunRecord] = field(default_factory=list)
     asked: list[dict[str, Any]] = field(default_factory=list)
+    conversations: dict[str, tuple[Conversation, list[Turn]]] = field(default_factory=dict)
 
     async def begin(self, record: RunRecord) -> None:
         raise AssertionError("the console writes nothing")
@@ -92,13 +95,6 @@ class FakeStore:
 
     def get_run(self, run_id: str) -> RunRecord | None:
         return next((r for r in self.runs if r.id == run_id), None)
-
-
-@dataclass
-class FakeConversationStore(FakeStore):
-    """A store that keeps conversations too (the port of ``engine.store.conversations``)."""
-
-    conversations: dict[str, tuple[Conversation, list[Turn]]] = field(default_factory=dict)
 
     def list_conversations(
         self, *, status: str | None = None, limit: int = 50, offset: int = 0

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from browser import PHONE, Browser, leaves_loopback, missing, serving_console
 from console_support import BASE, CHANNEL_KEYS, USER
-from support import SHIPPED
+from support import SHIPPED, wait_until
 
 from csflow import Project
 from csflow.demo import DemoShop
-from csflow.serve.console.chat import can_talk
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_pages_fit_a_phone_and_show_where_the_focus_is(browser: Browser) -> None
     browser.sign_in()
     browser.viewport(*PHONE, mobile=True)
     try:
-        for path in ("/", "/runs", "/flows/wismo"):
+        for path in ("/", "/runs", "/flows/wismo", "/conversations", "/chat"):
             browser.get(f"{BASE}{path}")
             width = browser.driver.execute_script("return document.documentElement.scrollWidth")
             assert width <= PHONE[0], f"{path} is {width} px wide on a {PHONE[0]} px phone"
@@ -130,33 +130,79 @@ def test_pages_fit_a_phone_and_show_where_the_focus_is(browser: Browser) -> None
     assert focused.value_of_css_property("outline-style") != "none"
 
 
-@pytest.mark.skipif(can_talk(Project), reason="Project.say exists: the three-turn test runs")
-def test_the_test_chat_says_it_needs_conversations(browser: Browser) -> None:
+def chat_turn(browser: Browser, message: str, count: int) -> Any:
+    """Type ``message`` in the test chat, send it, and wait for the ``count``-th turn's answer."""
+    box = browser.find("#text")
+    box.send_keys(message)
+    browser.find("#chat button[type=submit]").click()
+    wait_until(
+        lambda: (
+            len(browser.all("#log > li.turn")) == count
+            and not browser.find("#text").get_attribute("value")
+        ),
+        what=f"turn {count} in the log",
+        detail=lambda: browser.find("#log").text,
+    )
+    turn = browser.all("#log > li.turn")[-1]
+    assert message in turn.find_element("css selector", ".bubble.customer").text
+    return turn
+
+
+def test_a_three_turn_test_chat_then_its_transcript_and_one_turns_run(browser: Browser) -> None:
     browser.sign_in(path="/chat")
-    assert "needs conversations" in browser.text()
-    assert not browser.find("#text").is_enabled()
+    assert browser.find("#dry-run").is_selected()  # a dry run unless turned off
+    conversation = browser.find("#conversation-id").text
+    first = chat_turn(browser, "hi, where's my stuff??", 1)
+    assert "What's your order number?" in first.find_element("css selector", ".bubble.bot").text
+    meta = first.find_element("css selector", ".meta").text
+    assert "waiting" in meta and "intent wismo" in meta and "dry run" in meta
+    assert first.find_element("css selector", ".confidence").text.endswith("%")
+    trace = first.find_element("css selector", ".trace").text
+    assert "find (find_order)" in trace and "find.ask_order_number (ask)" in trace
+    # While the conversation waits, its mode is fixed: the switch shows it and cannot change.
+    assert not browser.find("#dry-switch input[type=checkbox]").is_enabled()
+
+    second = chat_turn(browser, "no idea", 2)
+    assert "couldn't find an order number" in second.text and "intent" not in second.text
+    third = chat_turn(browser, "it's ord 1003", 3)
+    assert "on its way with UPS" in third.text and "completed" in third.text
+    assert "find.by_number (http 200)" in third.find_element("css selector", ".trace").text
+    assert browser.find("#dry-run").is_enabled()  # ended: the next message starts afresh
+    assert browser.find("#conversation-id").text == conversation
+
+    browser.get(f"{BASE}/conversations")
+    row = next(r for r in browser.all("tr.conversation-row") if conversation in r.text)
+    assert "completed" in row.text and "wismo" in row.text and "%" in row.text
+    browser.follow(row.find_element("css selector", f"a[href$='/conversations/{conversation}']"))
+    transcript = browser.find(".transcript").text
+    places = [transcript.index(m) for m in ("where's my stuff", "no idea", "it's ord 1003")]
+    assert places == sorted(places)
+    assert len(browser.all(".transcript .run-link")) == 3
+    browser.follow(browser.all(".transcript .run-link")[1])
+    assert browser.path().startswith(f"{BASE}/runs/")
+    assert "waiting" in browser.find("h1").text
+    back = browser.find("a.conversation-link")
+    assert back.text == conversation and "turn 2" in back.find_element("xpath", "..").text
+    browser.follow(back)
+    assert browser.path() == f"{BASE}/conversations/{conversation}"
 
 
-@pytest.mark.skipif(not can_talk(Project), reason="the test chat needs Project.say (§12)")
-def test_a_three_turn_test_chat_shows_each_turn_and_its_transcript(browser: Browser) -> None:
+def test_a_handoff_in_the_test_chat_shows_its_reason_and_note(browser: Browser) -> None:
     browser.sign_in(path="/chat")
-    messages = ["Hi, where is my order?", "ORD-1003", "shipped@demo.shop"]
-    for count, message in enumerate(messages, start=1):
-        box = browser.find("#text")
-        box.send_keys(message)
-        browser.find("#chat button[type=submit]").click()
-        turns = browser.driver.find_elements("css selector", "#log > li.turn")
-        from support import wait_until
+    turn = chat_turn(browser, "can I talk to a real person please", 1)
+    handoff = turn.find_element("css selector", ".handoff").text
+    assert "customer_asked" in handoff and "The customer asked to talk to a person." in handoff
+    assert "intent handoff" in turn.text
+    browser.follow(turn.find_element("css selector", ".transcript-link"))
+    assert "Handed to a person: customer_asked" in browser.find(".alert.handoff").text
 
-        wait_until(
-            lambda n=count: (
-                len(browser.driver.find_elements("css selector", "#log > li.turn")) == n
-            ),
-            what=f"turn {count} in the log",
-        )
-        turns = browser.all("#log > li.turn")
-        assert message in turns[-1].text and turns[-1].find_elements("css selector", ".badge")
-    assert "dry run" in browser.find("#log").text
-    browser.follow(browser.find("#log > li.turn:last-child a[href*='/conversations/']"))
-    transcript = browser.text()
-    assert all(message in transcript for message in messages)
+
+def test_the_test_chat_page_logs_no_error_and_stays_on_loopback(browser: Browser) -> None:
+    browser.sign_in(path="/chat")
+    browser.errors()
+    browser.requests.clear()
+    chat_turn(browser, "where is my order ORD-1003", 1)
+    browser.drain()
+    assert any(url.endswith("/console/chat") for url in browser.requests)
+    assert [url for url in browser.requests if leaves_loopback(url)] == []
+    assert browser.errors() == []
