@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from csflow.engine.intents import Intents
+from csflow.engine.intents import Intents, check_intents
 from csflow.engine.loader import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +96,19 @@ def _load_seconds(root: Path, rounds: int) -> float:
     return statistics.median(times)
 
 
+def _train_seconds(root: Path, rounds: int) -> float:
+    flows = load_project(root, environ={}).flows
+    checked = check_intents(root, flows, [])
+    assert checked is not None, f"{root} has a valid intents.yaml"
+    times = []
+    for _ in range(rounds):
+        gc.collect()
+        started = perf_counter()
+        checked.train()
+        times.append(perf_counter() - started)
+    return statistics.median(times)
+
+
 def costs(intents: Intents, quick: bool) -> dict[str, float]:
     in_scope, off_topic = heldout()
     texts = [t for _, t in in_scope] + off_topic
@@ -113,10 +126,9 @@ def costs(intents: Intents, quick: bool) -> dict[str, float]:
         plain = _load_seconds(without, load_rounds)
         trained = _load_seconds(with_file, load_rounds)
         plain_again = _load_seconds(without, load_rounds)  # the baseline twice: its noise
-        shipped_without = folder / "shipped"
-        shutil.copytree(ROOT / "flows", shipped_without)
-        (shipped_without / "intents.yaml").unlink()
-        shipped_plain = _load_seconds(shipped_without, load_rounds)
+        # The shipped flows ask for entities, so they do not load without their intents.yaml:
+        # the part its training takes is timed on its own instead.
+        shipped_train = _train_seconds(ROOT / "flows", load_rounds)
         shipped_trained = _load_seconds(ROOT / "flows", load_rounds)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -126,7 +138,7 @@ def costs(intents: Intents, quick: bool) -> dict[str, float]:
         "load_plain_s": plain,
         "load_plain_again_s": plain_again,
         "load_trained_s": trained,
-        "shipped_plain_s": shipped_plain,
+        "shipped_train_s": shipped_train,
         "shipped_trained_s": shipped_trained,
     }
 
@@ -175,7 +187,7 @@ def report(figures: dict[str, Any]) -> list[str]:
         f" without intents.yaml {plain * 1000:.1f} ms and {again * 1000:.1f} ms (noise);"
         f" intents add {added * 1000:.0f} ms (target < 500 ms)",
         f"   load, the shipped flows/        : {figures['shipped_trained_s'] * 1000:8.1f} ms;"
-        f" without its intents.yaml {figures['shipped_plain_s'] * 1000:.1f} ms",
+        f" of which training its intents.yaml {figures['shipped_train_s'] * 1000:.1f} ms",
     ]
     return lines
 
