@@ -59,9 +59,12 @@ class PostgresTurns:
             return await self.store.bounded(queue)
 
     async def enter(self, conversation_id: str, wait: float, hold: float) -> tuple[int, bool]:
+        # ``wait`` is what the caller can wait in all (its turn's deadline): a server that is
+        # down is a StoreError by then, not after the store's own, maybe longer, timeout.
         return await self.store.ask(
             entering(self._queue_ticket(conversation_id, wait, hold), self, conversation_id),
             f"queue a message of conversation {conversation_id}",
+            within=wait,
         )
 
     async def claim(self, conversation_id: str, ticket: int, hold: float) -> bool:
