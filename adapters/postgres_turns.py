@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from csflow.adapters.postgres_store import PostgresStore
 
 log = logging.getLogger("csflow.store")
+ENTER_FLOOR = 0.5  # seconds: the least a ticket's write is given, whatever the caller's wait
 
 
 class PostgresTurns:
@@ -60,11 +61,13 @@ class PostgresTurns:
 
     async def enter(self, conversation_id: str, wait: float, hold: float) -> tuple[int, bool]:
         # ``wait`` is what the caller can wait in all (its turn's deadline): a server that is
-        # down is a StoreError by then, not after the store's own, maybe longer, timeout.
+        # down is a StoreError by then, not after the store's own, maybe longer, timeout. At
+        # least ENTER_FLOOR: ``wait=0`` means "behind nobody", and the ticket's write still
+        # takes its round trip.
         return await self.store.ask(
             entering(self._queue_ticket(conversation_id, wait, hold), self, conversation_id),
             f"queue a message of conversation {conversation_id}",
-            within=wait,
+            within=max(wait, ENTER_FLOOR),
         )
 
     async def claim(self, conversation_id: str, ticket: int, hold: float) -> bool:

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -163,3 +164,21 @@ def create_database(admin_url: str, name: str | None = None) -> str:
 def drop_database(admin_url: str, url: str) -> None:
     name = url.rpartition("/")[2].split("?")[0]
     _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class PostgresHost:
+    """Where the tests' databases are made: ``database()`` is a new, empty one's URL."""
+
+    admin_url: str
+    made: list[str] = field(default_factory=list)
+
+    def database(self) -> str:
+        url = create_database(self.admin_url)
+        self.made.append(url)
+        return url
+
+    def drop_all(self) -> None:
+        for url in self.made:
+            drop_database(self.admin_url, url)
+        self.made.clear()
