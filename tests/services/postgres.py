@@ -153,6 +153,16 @@ def _admin(url: str, statement: str) -> None:
         conn.execute(statement)  # type: ignore[arg-type]
 
 
+def count_runs(url: str, run_ids: list[str]) -> int:
+    """How many of ``run_ids`` the database of ``url`` has, read by a session of its own, as
+    another machine would read it."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        row = conn.execute("SELECT count(*) FROM runs WHERE id = ANY(%s)", (run_ids,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def create_database(admin_url: str, name: str | None = None) -> str:
     """Make a database on the server of ``admin_url``; the URL of the new one."""
     name = name or f"t_{uuid.uuid4().hex[:12]}"
