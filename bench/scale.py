@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -39,7 +40,7 @@ from time import monotonic, process_time, sleep
 import aiohttp
 import uvloop
 
-from bench.serve import CSFLOW_SERVE, KEYS, Cell, ServeProcess, _closed_loop
+from bench.serve import CSFLOW_SERVE, KEYS, Cell, ServeProcess, _closed_loop, cpu_of, stop
 from bench.shop import TOKEN, ShopProcess
 
 LEVELS = (10, 50)
@@ -58,16 +59,6 @@ ROWS = (
     ("pg-1lb", "1 process, PostgreSQL, via haproxy", "postgresql", 1, True),
     ("pg-2lb", "2 processes, one PostgreSQL, via haproxy", "postgresql", 2, True),
 )
-
-
-def cpu_of(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (its threads included), from /proc; 0 once gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu(data: Path) -> float:
@@ -142,19 +133,19 @@ class Haproxy:
     def __enter__(self) -> Haproxy:
         path = self._folder / "haproxy.cfg"
         path.write_text(self.config, encoding="utf-8")
-        self.proc = subprocess.Popen(
-            [HAPROXY, "-db", "-f", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        log = self._folder / "haproxy.log"  # a file, not a pipe nobody reads: it never blocks
+        with log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [HAPROXY, "-db", "-f", str(path)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
         deadline = monotonic() + 10
         while monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"haproxy ended: {self.proc.stderr.read() if self.proc.stderr else ''}"
-                )
+                raise RuntimeError(f"haproxy ended: {log.read_text(errors='replace')}")
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", self.port), 0.2),
@@ -165,16 +156,8 @@ class Haproxy:
         raise RuntimeError("haproxy did not listen within 10 s")
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        with contextlib.suppress(OSError):
-            (self._folder / "haproxy.cfg").unlink()
-            self._folder.rmdir()
+        stop(self.proc, 10)
+        shutil.rmtree(self._folder, ignore_errors=True)
 
 
 _CONVERSATIONS = itertools.count()

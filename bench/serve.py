@@ -165,6 +165,27 @@ def through_zipchat(
     return uvloop.run(main())
 
 
+def cpu_of(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (its threads included), from /proc; 0 once gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(proc: subprocess.Popen[str] | None, grace: float) -> None:
+    """SIGTERM, and SIGKILL after ``grace`` seconds: a bench's server always ends."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 CSFLOW_SERVE = ("-m", "csflow", "serve", "-p", str(SHIPPED), "--port", "0")
 BARE_STARLETTE = ("-m", "bench.bare_starlette")
 
@@ -185,9 +206,7 @@ class ServeProcess:
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None
-        with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_of(self.proc.pid)
 
     def __enter__(self) -> ServeProcess:
         core = self.core
@@ -218,13 +237,7 @@ class ServeProcess:
         raise RuntimeError(f"{' '.join(self.args)} did not start:\n" + "".join(seen))
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop(self.proc, 15)
 
 
 # BENCH_SERVE_BASELINE=DIR adds a row: `csflow serve` from another source tree (for example
@@ -352,4 +365,4 @@ def main_hook(
     return report(run(rest_url, token, quick, client_core, server_core), where)
 
 
-__all__ = ["main_hook", "report", "run"]
+__all__ = ["ServeProcess", "cpu_of", "main_hook", "report", "run", "stop"]
