@@ -108,11 +108,12 @@ class PostgresStore:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return text.replace(self._secret, "***") if self._secret else text
 
-    def error(self, what: str, exc: BaseException) -> StoreError:
+    def error(self, what: str, exc: BaseException, within: float | None = None) -> StoreError:
         if isinstance(exc, StoreError):
             return exc
         if isinstance(exc, TimeoutError):
-            return StoreError(f"the run store {self.name} did not answer within {self.timeout:g} s")
+            seconds = self.timeout if within is None else within
+            return StoreError(f"the run store {self.name} did not answer within {seconds:g} s")
         return StoreError(f"the run store {self.name} could not {what}: {self._reason(exc)}")
 
     async def _start(self, info: str, pool_size: int) -> None:
@@ -379,17 +380,20 @@ class PostgresStore:
 
     # -- for postgres_turns: work on the store's loop, bounded ----------------------------------
 
-    async def ask(self, coroutine: Coroutine[Any, Any, T], what: str) -> T:
-        """``coroutine`` on the store's loop, awaited from the caller's, within ``timeout``."""
+    async def ask(
+        self, coroutine: Coroutine[Any, Any, T], what: str, within: float | None = None
+    ) -> T:
+        """``coroutine`` on the store's loop, awaited from the caller's, within ``timeout``,
+        or within ``within`` when the caller can wait less (a platform's deadline): the store
+        must answer, if only with a StoreError, while the caller still can."""
         if self.closed:
             coroutine.close()
             raise StoreError(f"the run store {self.name} is closed")
+        bound = self.timeout + 1 if within is None else min(self.timeout + 1, within)
         try:
-            return await asyncio.wait_for(
-                asyncio.wrap_future(self.loop.submit(coroutine)), self.timeout + 1
-            )
+            return await asyncio.wait_for(asyncio.wrap_future(self.loop.submit(coroutine)), bound)
         except (psycopg.Error, TimeoutError) as exc:
-            raise self.error(what, exc) from None
+            raise self.error(what, exc, None if within is None else bound) from None
 
     async def bounded(self, work: Callable[[Any], Awaitable[T]]) -> T:
         async with asyncio.timeout(self.timeout), self._pool.connection() as conn:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from csflow.adapters.postgres_store import PostgresStore
 
 log = logging.getLogger("csflow.store")
+ENTER_FLOOR = 0.5  # seconds: the least a ticket's write is given, whatever the caller's wait
 
 
 class PostgresTurns:
@@ -59,9 +60,14 @@ class PostgresTurns:
             return await self.store.bounded(queue)
 
     async def enter(self, conversation_id: str, wait: float, hold: float) -> tuple[int, bool]:
+        # ``wait`` is what the caller can wait in all (its turn's deadline): a server that is
+        # down is a StoreError by then, not after the store's own, maybe longer, timeout. At
+        # least ENTER_FLOOR: ``wait=0`` means "behind nobody", and the ticket's write still
+        # takes its round trip.
         return await self.store.ask(
             entering(self._queue_ticket(conversation_id, wait, hold), self, conversation_id),
             f"queue a message of conversation {conversation_id}",
+            within=max(wait, ENTER_FLOOR),
         )
 
     async def claim(self, conversation_id: str, ticket: int, hold: float) -> bool:

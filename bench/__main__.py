@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only steps|wismo|protocols|serve|store|intents|conversations] [--profile steps|canned|wismo]``: csflow's figures.
+"""``python -m bench [--quick] [--only steps|wismo|protocols|serve|store|intents|conversations|scale] [--profile steps|canned|wismo]``: csflow's figures.
 
 A benchmark, not a test: it prints figures beside their baselines and targets, and the noise of
 the machine, so that a reader can judge them. See bench/README.md.
@@ -26,13 +26,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["steps", "wismo", "protocols", "serve", "store", "intents", "conversations"],
+        choices=[
+            "steps",
+            "wismo",
+            "protocols",
+            "serve",
+            "store",
+            "intents",
+            "conversations",
+            "scale",
+        ],
         help="run one part only (protocols: SOAP and GraphQL round trips; serve: the channels "
         "server beside a direct run; store: Project.run with no store, the old batch-after "
         "store, the durable group commit and PostgreSQL's, and a conversation's turn per store; "
         "intents: accuracy on held-out messages and the classifier's costs; conversations: a "
-        "resumed turn beside a plain run, and the state a waiting conversation keeps; these "
-        "five only when asked)",
+        "resumed turn beside a plain run, and the state a waiting conversation keeps; scale: "
+        "conversations/s through one csflow serve and two behind haproxy, SQLite and "
+        "PostgreSQL; these six only when asked)",
     )
     parser.add_argument(
         "--clients",
@@ -156,6 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         print(flush=True)
         turns = store_turns.run(args.quick)
         print("\n".join(store_turns.report(turns, args.quick)), flush=True)
+
+    if args.only == "scale":
+        from bench import scale
+
+        print(flush=True)
+        cores = (client_core, server_core)
+        figures, stored = scale.run(args.quick, cores)
+        print("\n".join(scale.report(figures, stored, args.quick, cores)), flush=True)
 
     print()
     print(noise.footer(sample))

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic, perf_counter, process_time
 
@@ -51,6 +51,9 @@ KEYS = {
     "ZIPCHAT_API_KEY": "bench-zipchat-key",
     "COFFIELD_SECRET": "bench-coffield-secret",
     "ORDERS_API_KEY": "bench-orders-key",
+    # The shipped project's console: csflow serve refuses to start without them.
+    "CONSOLE_OPS_PASSWORD": "bench-console-password",
+    "CSFLOW_CONSOLE_KEY": "bench-console-signing-key-of-32-characters-or-more",
 }
 LEVELS = (10, 100)
 
@@ -63,16 +66,25 @@ class Cell:
     cpu_us: float  # CPU per conversation of the process that ran the flow
     errors: int = 0
     error: str = ""
+    turns: list[float] = field(default_factory=list)  # per-request seconds, when talk gives them
+
+    def turn_ms(self, p: float) -> float:
+        """The ``p`` quantile of one request (a turn) in ms, of a talk of several requests."""
+        ordered = sorted(self.turns)
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else 0.0
 
 
 async def _closed_loop(
-    talk: Callable[[], Awaitable[None]],
+    talk: Callable[[], Awaitable[list[float] | None]],
     concurrency: int,
     warmup: float,
     duration: float,
     cpu: Callable[[], float],
 ) -> Cell:
+    """c workers each talk in a loop; a talk may return the seconds each of its requests
+    took (a conversation's turns), kept for those that ended in the measured window."""
     latencies: list[float] = []
+    turns: list[float] = []
     errors: list[str] = []
     start = perf_counter() + warmup
     end = start + duration
@@ -81,13 +93,14 @@ async def _closed_loop(
     async def worker() -> None:
         while (t0 := perf_counter()) < end:
             try:
-                await talk()
+                each = await talk()
             except Exception as exc:  # counted and shown, never hidden
                 errors.append(f"{type(exc).__name__}: {exc}")
                 continue
             t1 = perf_counter()
             if start <= t1 <= end:
                 latencies.append(t1 - t0)
+                turns.extend(each or ())
 
     async def clock() -> None:
         await asyncio.sleep(max(0.0, start - perf_counter()))
@@ -107,6 +120,7 @@ async def _closed_loop(
         cpu_us=(marks[1] - marks[0]) / n * 1e6 if n else float("nan"),
         errors=len(errors),
         error=errors[0] if errors else "",
+        turns=turns,
     )
 
 
@@ -151,6 +165,27 @@ def through_zipchat(
     return uvloop.run(main())
 
 
+def cpu_of(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (its threads included), from /proc; 0 once gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(proc: subprocess.Popen[str] | None, grace: float) -> None:
+    """SIGTERM, and SIGKILL after ``grace`` seconds: a bench's server always ends."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 CSFLOW_SERVE = ("-m", "csflow", "serve", "-p", str(SHIPPED), "--port", "0")
 BARE_STARLETTE = ("-m", "bench.bare_starlette")
 
@@ -171,9 +206,7 @@ class ServeProcess:
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None
-        with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_of(self.proc.pid)
 
     def __enter__(self) -> ServeProcess:
         core = self.core
@@ -204,13 +237,7 @@ class ServeProcess:
         raise RuntimeError(f"{' '.join(self.args)} did not start:\n" + "".join(seen))
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop(self.proc, 15)
 
 
 # BENCH_SERVE_BASELINE=DIR adds a row: `csflow serve` from another source tree (for example
@@ -338,4 +365,4 @@ def main_hook(
     return report(run(rest_url, token, quick, client_core, server_core), where)
 
 
-__all__ = ["main_hook", "report", "run"]
+__all__ = ["ServeProcess", "cpu_of", "main_hook", "report", "run", "stop"]

@@ -66,7 +66,7 @@ class CompiledProject:
                 plan, values, gateway, deadline=deadline, dry_run=dry_run, run_id=run_id,
                 now=now, intents=self.intents,
             )  # fmt: skip
-        recorder = Recorder(store, values, gateway.redact)
+        recorder = Recorder(store, values, gateway.redact, deadline)
         result = await run_plan(
             plan,
             values,

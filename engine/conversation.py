@@ -178,7 +178,7 @@ class ConversationTurn:
             result = RunResult(flow=flow, status="handoff", reply=MISSING, run_id=_new_id())
             result.handoff = {"reason": "missing_details", "note": note, "intent": None}
             return await self._save(slot, conversation, text, result, clock, intent is not None)
-        recorder = Recorder(self.store, inputs, self.gateway.redact)
+        recorder = Recorder(self.store, inputs, self.gateway.redact, deadline)
         recorder.conversation_id, recorder.turn = conversation_id, turns + 1
         result = await run_plan(
             plan, inputs, self.gateway, deadline=deadline, dry_run=dry_run,
@@ -213,7 +213,7 @@ class ConversationTurn:
                 flow=flow, status="failed", reply=RESTARTED, error=error, run_id=_new_id()
             )
             return await self._save(slot, conversation, text, result, clock)
-        recorder = Recorder(self.store, {"answer": text}, self.gateway.redact)
+        recorder = Recorder(self.store, {"answer": text}, self.gateway.redact, deadline)
         recorder.conversation_id, recorder.turn = conversation.id, conversation.turns + 1
         result = await resume_plan(
             plan, suspended, text, self.gateway, deadline=deadline,

@@ -12,8 +12,9 @@ another worker or a restarted server. Refusals are ``{"error": CODE, "message": 
 - 401 ``unauthorized``; 408 ``timeout`` (the body came too slowly); 413 ``too_large``;
 - 409 ``busy`` with ``Retry-After``: earlier messages of this conversation were still being
   answered when this one's deadline came (docs/decisions.md, "Conversation channel");
-- 503 ``unavailable`` with ``Retry-After``: the turn passed the deadline and was cut off; the
-  conversation is as it was before the message, so sending it again is safe;
+- 503 ``unavailable`` with ``Retry-After``: the turn passed the deadline and was cut off, or
+  the run store (PostgreSQL down) could not be asked; the conversation is as it was before
+  the message, so sending it again is safe: this channel's "could not check right now";
 - 500 ``internal_error``: a bug of ours, in the log.
 """
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from csflow.engine.conversation import check_message
-from csflow.engine.errors import UsageError
+from csflow.engine.errors import StoreError, UsageError
 from csflow.engine.store.conversations import ConversationBusy
 from csflow.serve.config import DEFAULT_TENANT, LoadContext
 from csflow.serve.endpoint import (
@@ -148,6 +149,16 @@ class ConversationEndpoint(Endpoint[Message]):
                 f"conversation '{message.conversation_id}' is still answering an earlier "
                 "message: send this one again in a moment",
             )
+        except StoreError as exc:
+            # The store holds the conversation: without it the turn cannot be taken, nor
+            # saved. Nothing of this message was kept, so it can be sent again.
+            answer = _retry_later(
+                503,
+                "unavailable",
+                "the conversation could not be checked right now (its store did not answer); "
+                "it is as it was: send the message again",
+            )
+            return replace(answer, detail=str(exc))
 
     def refuse_inputs(self, call: FlowCall[Message], message: str) -> Answer:
         return error(400, "bad_context", message)

@@ -11,11 +11,15 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from support import SHIPPED
 
 from csflow.demo import DemoShop
+
+if TYPE_CHECKING:
+    from services.postgres import PostgresHost, PostgresServer
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -63,10 +67,11 @@ def shipped_copy(tmp_path: Path) -> Path:
 # ------------------------------------------------------------------------------ Redis
 
 
-def _no_redis(reason: str) -> None:
-    """No Redis to test against: a failure under CI (it installs redis-server), else a skip."""
+def _no_server(reason: str, package: str = "redis-server") -> None:
+    """No real server to test against: a failure under CI (``.ci/run`` installs it), else a
+    skip saying why. CI must never pass by skipping the tests of the shared state."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: .ci/run installs redis-server)")
+        pytest.fail(f"{reason} (CI=true: .ci/run installs {package})", pytrace=False)
     pytest.skip(reason)
 
 
@@ -80,7 +85,7 @@ def redis_url() -> Iterator[str]:
     from services.redis import RedisServer, available
 
     if not available():
-        _no_redis("no Redis to test against: set CSFLOW_TEST_REDIS or install redis-server")
+        _no_server("no Redis to test against: set CSFLOW_TEST_REDIS or install redis-server")
     with RedisServer() as server:
         yield server.url
 
@@ -91,6 +96,38 @@ def redis_server() -> Iterator[object]:
     from services.redis import RedisServer, available
 
     if not available():
-        _no_redis("this test stops and restarts Redis: it needs redis-server installed")
+        _no_server("this test stops and restarts Redis: it needs redis-server installed")
     with RedisServer() as server:
+        yield server
+
+
+# ------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresHost]:
+    """A real PostgreSQL to make databases on: ``CSFLOW_TEST_POSTGRES`` (a URL of a server
+    whose databases the tests may create and drop), else a server the session starts."""
+    from services.postgres import ENV, PostgresHost, PostgresServer, why_not
+
+    url = os.environ.get(ENV)
+    if url:
+        yield PostgresHost(url)
+        return
+    problem = why_not()
+    if problem is not None:
+        _no_server(problem, "postgresql")
+    with PostgresServer() as server:
+        yield PostgresHost(server.url())
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A server of this test's own, to stop and start: never the session's."""
+    from services.postgres import PostgresServer, why_not
+
+    problem = why_not()
+    if problem is not None:
+        _no_server(f"{problem}: this test stops and starts a server of its own", "postgresql")
+    with PostgresServer() as server:
         yield server

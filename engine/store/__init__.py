@@ -12,7 +12,9 @@ When a run is recorded:
   run so far with status ``in_flight`` and returns only once that is durable; a crash from
   then on leaves an ``in_flight`` run whose last step says which write it was;
 - when the run ends, ``finish`` queues the whole run, and ``Project.run`` awaits its commit
-  before returning, so that no answered run is lost. Concurrent runs share one commit.
+  before returning, so that no answered run is lost. Concurrent runs share one commit. The
+  wait ends at the run's deadline: a store slower than that (a database that is down) keeps
+  the run queued and writes it later, and the answer still goes out in time;
 - a run cut off by its caller (a channel's deadline) is queued the same way, not awaited.
 
 A run whose inputs are refused never started and is not recorded.
@@ -20,9 +22,11 @@ A run whose inputs are refused never started and is not recorded.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -209,12 +213,14 @@ class Recorder:
     """Records one run: ``before_write`` is the runner's hook, ``end`` its last word.
 
     ``end`` queues the finished run (it cannot wait: the runner calls it also while being
-    cancelled); ``committed`` is what ``Project.run`` awaits before it returns the result.
+    cancelled); ``committed`` is what ``Project.run`` awaits before it returns the result,
+    until ``deadline`` seconds from now (the run's own) at most.
     """
 
     __slots__ = (
         "_committed",
         "_run_id",
+        "_until",
         "conversation_id",
         "inputs",
         "redact",
@@ -223,8 +229,15 @@ class Recorder:
         "turn",
     )
 
-    def __init__(self, store: RunWriter, inputs: Mapping[str, Any], redact: Redact = _same) -> None:
+    def __init__(
+        self,
+        store: RunWriter,
+        inputs: Mapping[str, Any],
+        redact: Redact = _same,
+        deadline: float | None = None,
+    ) -> None:
         self.store = store
+        self._until = None if deadline is None else time.monotonic() + deadline
         self.inputs = dict(inputs)
         self.redact = redact
         self.started_at = now_iso()
@@ -265,12 +278,28 @@ class Recorder:
         """Return once the finished run is durable.
 
         A store that cannot write fails open: the failure is logged with the run's id and
-        the answer still goes out, since refusing to answer would not bring the run back.
+        the answer still goes out, since refusing to answer would not bring the run back. So
+        does a store that has not committed by the run's deadline: the caller (a platform)
+        cannot wait longer than that, and the run stays queued in the store (whose own
+        timeout may be longer than the platform's deadline).
         """
         if self._committed is None:
             return
         try:
-            await self._committed
+            if self._until is None:
+                await self._committed
+                return
+            commit = asyncio.ensure_future(self._committed)
+            # wait, not wait_for: the commit must not be cancelled, only no longer awaited.
+            done, _ = await asyncio.wait({commit}, timeout=max(self._until - time.monotonic(), 0))
+            if not done:
+                log.warning(
+                    "run %s was answered before the run store committed it (the run's deadline"
+                    " came first); it stays queued and is written when the store answers",
+                    self._run_id,
+                )
+                return
+            commit.result()
         except StoreError as exc:
             log.error("run %s was answered but not recorded: %s", self._run_id, exc)
 

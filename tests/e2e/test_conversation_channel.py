@@ -90,14 +90,18 @@ def fresh_shop(shop: Shop) -> Iterator[None]:
     yield
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test project, with the Demo Shop's WSDL copied in (a WSDL is a project file)."""
-    root = tmp_path_factory.mktemp("conversation") / "project"
+def copy_project(root: Path) -> Path:
+    """The test project at ``root``, with the Demo Shop's WSDL copied in (a WSDL is a
+    project file)."""
     shutil.copytree(PROJECT, root)
     (root / "wsdl").mkdir()
     shutil.copy(ROOT / "demo" / "erp.wsdl", root / "wsdl" / "erp.wsdl")
     return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_project(tmp_path_factory.mktemp("conversation") / "project")
 
 
 @dataclass

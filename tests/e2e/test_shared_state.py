@@ -1,8 +1,8 @@
 """State shared by several servers (CSFLOW_REDIS), end to end on real loopback HTTP.
 
-Two ``csflow serve`` processes on one Redis fetch one OAuth token for 40 runs between them,
-and refuse a Coffield request that was already answered by the other; in process, the one
-server refuses it. Redis down: Coffield's lookups are refused as "could not check right
+Two ``csflow serve`` processes on one Redis (with no run store, and sharing one in
+PostgreSQL) fetch one OAuth token for 40 runs between them, and refuse a Coffield request
+that was already answered by the other; in process, the one server refuses it. Redis down: Coffield's lookups are refused as "could not check right
 now" (the replay cache fails closed), and served again once Redis is back.
 """
 
@@ -21,9 +21,11 @@ import pytest
 from channels_support import KEYS, coffield_request, write
 from faults.server import FaultServer, OAuthServer
 from faults.server import json as answer
+from services.postgres import count_runs
 from support import csflow, csflow_running, wait_until
 
 from csflow.serve.app import create_app
+from csflow.serve.generic import RUN_ID_HEADER
 from csflow.serve.server import ChannelServer
 
 CLIENT_SECRET = "cs-e2e-shared-secret-0001"
@@ -166,11 +168,17 @@ def test_coffield_is_refused_while_redis_is_down_and_served_when_it_is_back(
     asyncio.run(app.channels.aclose())
 
 
+@pytest.mark.parametrize("store", ["no store", "postgresql"])
 def test_two_serve_processes_on_one_redis_fetch_one_token_and_refuse_a_replay(
-    served: Any, redis_url: str
+    served: Any, redis_url: str, store: str, request: pytest.FixtureRequest
 ) -> None:
+    """Two machines: on Redis alone, and with the run store they share in PostgreSQL too."""
     project, env, tokens = served
-    args = ("serve", "-p", str(project), "--port", "0", "--no-store", "--redis", redis_url)
+    stored, database = ["--no-store"], ""
+    if store == "postgresql":  # as machines are set up: the environment names the store
+        database = request.getfixturevalue("postgres").database()
+        env, stored = {**env, "CSFLOW_STORE": database}, []
+    args = ("serve", "-p", str(project), "--port", "0", *stored, "--redis", redis_url)
     with csflow_running(*args, env=env) as one, csflow_running(*args, env=env) as two:
         urls = [
             json.loads(proc.wait_for(r'\{.*"serving".*\}').group(0))["url"] for proc in (one, two)
@@ -192,6 +200,9 @@ def test_two_serve_processes_on_one_redis_fetch_one_token_and_refuse_a_replay(
         answers = asyncio.run(forty_runs())
         assert [r.json()["status"] for r in answers] == ["completed"] * 40, answers[0].text
         assert len(tokens.token_requests()) == 1
+        if database:
+            run_ids = [r.headers[RUN_ID_HEADER.decode()] for r in answers]
+            assert count_runs(database, run_ids) == 40
 
         body, headers = fresh()
         with httpx.Client() as client:

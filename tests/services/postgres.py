@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -152,6 +153,16 @@ def _admin(url: str, statement: str) -> None:
         conn.execute(statement)  # type: ignore[arg-type]
 
 
+def count_runs(url: str, run_ids: list[str]) -> int:
+    """How many of ``run_ids`` the database of ``url`` has, read by a session of its own, as
+    another machine would read it."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        row = conn.execute("SELECT count(*) FROM runs WHERE id = ANY(%s)", (run_ids,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def create_database(admin_url: str, name: str | None = None) -> str:
     """Make a database on the server of ``admin_url``; the URL of the new one."""
     name = name or f"t_{uuid.uuid4().hex[:12]}"
@@ -163,3 +174,21 @@ def create_database(admin_url: str, name: str | None = None) -> str:
 def drop_database(admin_url: str, url: str) -> None:
     name = url.rpartition("/")[2].split("?")[0]
     _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class PostgresHost:
+    """Where the tests' databases are made: ``database()`` is a new, empty one's URL."""
+
+    admin_url: str
+    made: list[str] = field(default_factory=list)
+
+    def database(self) -> str:
+        url = create_database(self.admin_url)
+        self.made.append(url)
+        return url
+
+    def drop_all(self) -> None:
+        for url in self.made:
+            drop_database(self.admin_url, url)
+        self.made.clear()

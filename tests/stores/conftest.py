@@ -1,73 +1,24 @@
 """Fixtures of the store tests: every test of ``store`` runs on SQLite, memory and PostgreSQL.
 
-PostgreSQL is real: ``CSFLOW_TEST_POSTGRES`` (a URL of a server whose databases the tests may
-create and drop) when it is set, else a server started for the session from Debian's binaries
-(``services/postgres.py``). With neither, the PostgreSQL tests skip, saying why, except under
-``CI=true``, where they fail: CI must never pass by skipping them.
+PostgreSQL is real: the ``postgres`` and ``own_postgres`` fixtures of ``tests/conftest.py``
+(``CSFLOW_TEST_POSTGRES``, or a server started from Debian's binaries; under ``CI=true`` a
+missing server fails the tests, never skips them).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from services.postgres import ENV, PostgresServer, create_database, drop_database, why_not
+from services.postgres import PostgresHost
 
 from csflow.adapters.sqlite_store import SQLiteStore
 from csflow.engine.store.memory import MemoryStore
 
 KINDS = ("sqlite", "memory", "postgresql")
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is needed under CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@dataclass
-class PostgresHost:
-    """Where the tests' databases are made: ``database()`` is a new, empty one's URL."""
-
-    admin_url: str
-    made: list[str] = field(default_factory=list)
-
-    def database(self) -> str:
-        url = create_database(self.admin_url)
-        self.made.append(url)
-        return url
-
-    def drop_all(self) -> None:
-        for url in self.made:
-            drop_database(self.admin_url, url)
-        self.made.clear()
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresHost]:
-    url = os.environ.get(ENV)
-    if url:
-        yield PostgresHost(url)
-        return
-    problem = why_not()
-    if problem is not None:
-        unavailable(problem)
-    with PostgresServer() as server:
-        yield PostgresHost(server.url())
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A server of this test's own, to stop and start: never the session's."""
-    problem = why_not()
-    if problem is not None:
-        unavailable(f"{problem}: this test stops and starts a server of its own")
-    with PostgresServer() as server:
-        yield server
 
 
 @dataclass

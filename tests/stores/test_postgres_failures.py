@@ -91,6 +91,25 @@ def test_with_the_server_down_nothing_hangs_and_nothing_shows_the_password(
     assert SECRET not in caplog.text
 
 
+def test_a_turn_that_can_wait_less_than_the_stores_timeout_fails_within_its_wait(
+    own_postgres: PostgresServer, url: str
+) -> None:
+    """A platform's deadline may be shorter than the store's 5 s: taking a conversation must
+    fail while the platform still waits, so that the channel answers "could not check"."""
+    patient = PostgresStore(url, timeout=5.0)
+    try:
+        own_postgres.stop()
+
+        async def turn() -> None:
+            async with patient.take("chat-1", wait=0.5, hold=5):
+                pytest.fail("a turn entered with the server down")
+
+        error = fails_fast(lambda: asyncio.run(turn()), bound=0.5)
+        assert "within 0.5 s" in str(error)
+    finally:
+        patient.close(timeout=1)
+
+
 def test_runs_finished_while_the_server_is_down_are_written_once_it_is_back(
     own_postgres: PostgresServer, store: PostgresStore, caplog: pytest.LogCaptureFixture
 ) -> None:

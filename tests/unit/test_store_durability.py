@@ -85,6 +85,24 @@ async def test_run_waits_for_its_commit(echo: Project, store: CountingStore):
     assert stored_ids(store.path) == {result.run_id}
 
 
+async def test_the_wait_for_the_commit_ends_at_the_runs_deadline(
+    echo: Project, store: CountingStore, caplog: pytest.LogCaptureFixture
+):
+    """A store slower than the caller can wait (PostgreSQL down: its own timeout is 5 s, a
+    platform's deadline may be shorter) must not cost the answer: the run answers at its
+    deadline, stays queued, and is written once the store can."""
+    with write_lock(store.path), caplog.at_level(logging.WARNING, "csflow.store"):
+        task = asyncio.create_task(echo.run("echo", {"order": "ORD-1001"}, deadline=0.5))
+        await until(lambda: store.finished == 1, what="the run to reach the store")
+        # Long before the lock goes, and no later than the deadline's backstop would cut it.
+        result = await asyncio.wait_for(task, 2)
+        assert result.status == "completed" and result.reply == "Order ORD-1001"
+        assert result.run_id not in stored_ids(store.path)
+    assert f"run {result.run_id} was answered before the run store committed it" in caplog.text
+    assert await asyncio.to_thread(store.flush, 10)
+    assert stored_ids(store.path) == {result.run_id}
+
+
 async def test_concurrent_finishes_share_one_transaction(echo: Project, store: CountingStore):
     await echo.run("echo", {"order": "ORD-0000"})  # the writer thread is up
     before = store.commits
