@@ -87,6 +87,27 @@ class _Close:
     pass
 
 
+def _when_free(step: Callable[[], object], wait: float = 10.0) -> None:
+    """``step`` (a setting or a migration when opening), asked again while another process
+    holds the file.
+
+    Some of SQLite's answers of "database is locked" come at once rather than through the
+    busy timeout: switching a file to WAL while another process makes its tables (workers
+    of ``csflow serve`` starting on a new project), or a lock held through the busy timeout
+    by a loaded machine's other process. Opening is rare, so waiting a little longer is
+    better than a server that does not start.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _not_a_database(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB"
 
@@ -123,10 +144,10 @@ class SQLiteStore:
             if not create:  # a reader: no tables of csflow's is no run store, not a new one
                 check_is_a_run_store(conn, self.path)
             else:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _when_free(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             # Under the write lock: of two processes opening a new file, one makes the tables
             # and the other finds them. Readers too: an older file is migrated.
-            migrate(conn, self.path)
+            _when_free(lambda: migrate(conn, self.path))
             conn.execute("PRAGMA synchronous = NORMAL")
             return conn
         except (OSError, sqlite3.Error, StoreError) as exc:
