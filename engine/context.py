@@ -5,10 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csflow.engine.ports import Call, CallConnections, HttpClient
 from csflow.engine.redaction import redact_logs
+
+if TYPE_CHECKING:
+    from csflow.engine.intents import Intents
 
 
 @functools.cache
@@ -39,7 +42,7 @@ class ActionContext:
     __slots__ = ("call", "connections", "intents", "log")
 
     def __init__(
-        self, call: Call, connections: CallConnections, intents: object | None = None
+        self, call: Call, connections: CallConnections, intents: Intents | None = None
     ) -> None:
         self.call = call
         self.connections = connections

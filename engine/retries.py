@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csflow.engine.coerce import CoercionError
 from csflow.engine.context import ActionContext, Payload
@@ -28,6 +28,9 @@ from csflow.engine.errors import Outcome, StepError
 from csflow.engine.plan import CallStep
 from csflow.engine.ports import Call, CallConnections, Gateway, Traffic
 from csflow.engine.result import StepRecord
+
+if TYPE_CHECKING:
+    from csflow.engine.intents import Intents
 
 _SYNC_ACTIONS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="csflow-action")
 
@@ -72,7 +75,7 @@ class RunState:
         deadline: float,
         run_id: str,
         dry_run: bool,
-        intents: object | None = None,
+        intents: Intents | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.intents = intents  # the project's trained intents, handed to actions as ctx.intents

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csflow.engine.dry_run import preview_reply, snapshot, split_claims
 from csflow.engine.errors import StepError, UsageError
@@ -42,6 +42,9 @@ from csflow.engine.ports import Gateway
 from csflow.engine.result import RunResult, StepRecord
 from csflow.engine.retries import RunState, call_action, cut_off
 from csflow.engine.suspend import Frame, NotStorable, Suspended, decode, encode
+
+if TYPE_CHECKING:
+    from csflow.engine.intents import Intents
 
 MAX_STEPS = 1_000
 DEFAULT_DEADLINE = 8.0
@@ -98,7 +101,7 @@ async def run_plan(
     before_write: RunBeforeWrite | None = None,
     on_end: Callable[[RunResult], None] | None = None,
     now: dt.datetime | None = None,
-    intents: object | None = None,
+    intents: Intents | None = None,
 ) -> RunResult:
     """Run a flow to its end. Inputs are checked first (UsageError); the rest is the result.
 
@@ -123,7 +126,7 @@ async def resume_plan(
     before_write: RunBeforeWrite | None = None,
     on_end: Callable[[RunResult], None] | None = None,
     now: dt.datetime | None = None,
-    intents: object | None = None,
+    intents: Intents | None = None,
 ) -> RunResult:
     """Go on with a waiting run from its ``ask``, with the customer's ``answer``.
 
@@ -368,8 +371,8 @@ def _answer(run: RunState, step: AskStep, text: str) -> str | None:
     """The value an answer gives the ``ask``: its entity, or the trimmed text; None if none."""
     if step.entity is None:
         return text.strip() or None
-    finder = getattr(run.intents, "entity", None)
-    return finder(step.entity, text) if finder is not None else None
+    # An `entity:` is checked against intents.yaml at load, so a run that asks one has them.
+    return run.intents.entity(step.entity, text) if run.intents is not None else None
 
 
 def _encoded(value: Any) -> Any:

@@ -17,7 +17,7 @@ import base64
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -66,7 +66,6 @@ class Suspended:
     count: int  # steps taken so far: the step limit spans turns
     expires_at: str  # ISO 8601 UTC
     dry_run: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ask(self) -> Frame:
@@ -80,7 +79,6 @@ class Suspended:
             "expires_at": self.expires_at,
             "dry_run": self.dry_run,
             "frames": [_frame_json(f) for f in self.frames],
-            **({"extra": encode(self.extra)} if self.extra else {}),
         }
 
     @classmethod
@@ -95,7 +93,6 @@ class Suspended:
             count=int(data["count"]),
             expires_at=data["expires_at"],
             dry_run=bool(data.get("dry_run")),
-            extra=decode(data.get("extra") or {}),
         )
 
     def check(self, plan: FlowPlan) -> None:
