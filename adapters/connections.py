@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import http.cookiejar
-import json as jsonlib
 import os
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from pathlib import Path
@@ -34,6 +32,7 @@ from csflow.adapters.calls import (
     GateTransport,
     Outbound,
 )
+from csflow.adapters.http_client import RequestUrls, SharedClient
 from csflow.adapters.rate_limit import RateLimit
 from csflow.adapters.shared import SharedState, open_shared_state
 from csflow.adapters.transport import ACCEPT_ENCODING, CappedTransport, make_transport, translate
@@ -84,6 +83,7 @@ class HttpConnection:
         self.base_url = (model.base_url or model.url or "").rstrip("/")
         parts = urlsplit(self.base_url)
         self.origin = (parts.scheme, parts.hostname, parts.port)
+        self.urls = RequestUrls(self.base_url)
         self.redactor = Redactor()
         self.rate_limit = (
             RateLimit(name, self.base_url or model.wsdl or "", model.rate_limit, state)
@@ -133,7 +133,7 @@ class HttpConnection:
         if client is None:
             if self._auth_error:
                 raise StepError("auth", self._auth_error)
-            client = httpx.AsyncClient(
+            client = SharedClient(
                 base_url=self.base_url,
                 auth=self._auth,
                 headers={"Accept-Encoding": ACCEPT_ENCODING, **self.model.headers},
@@ -141,7 +141,6 @@ class HttpConnection:
                 follow_redirects=self.model.follow_redirects,
                 max_redirects=MAX_REDIRECTS,
                 transport=self._gated(self.model.max_connections),
-                cookies=_NoCookies(),
                 trust_env=False,
             )
             self._clients[loop] = client
@@ -248,8 +247,9 @@ class HttpConnection:
             if call.timeout:  # the step's own; else the client's, made once per connection
                 timeout = call.timeout
         client = self.client()
+        url, query = self.urls.target(path, params)
         request = client.build_request(
-            method, path, params=_clean(params), headers=hdrs, content=content,
+            method, url, params=query, headers=hdrs, content=content,
             timeout=timeout, extensions=extensions,
         )  # fmt: skip
         try:
@@ -300,21 +300,6 @@ class HttpConnection:
         return self.redactor.text(text)
 
 
-class _NoCookies(http.cookiejar.CookieJar):
-    """A cookie jar that keeps nothing.
-
-    One client serves every run of a connection, so a cookie one customer's call got back
-    would go out on the next customer's call. A merchant's API is called with its ``auth``,
-    never a session; and not parsing ``Set-Cookie`` saves httpx's per-answer cookie work.
-    """
-
-    def extract_cookies(self, response: Any, request: Any) -> None:
-        pass
-
-    def add_cookie_header(self, request: Any) -> None:
-        pass
-
-
 def _same_default_port(url: httpx.URL, origin: tuple[Any, ...]) -> bool:
     defaults = {"http": 80, "https": 443}
     port = url.port or defaults.get(url.scheme)
@@ -329,17 +314,6 @@ def _checked_headers(headers: Mapping[str, str] | None, what: str) -> dict[str, 
     for key, value in out.items():
         if "\r" in value or "\n" in value or "\r" in key or "\n" in key:
             raise StepError("validation", f"{what}: header '{key}' contains a line break")
-    return out
-
-
-def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not params:
-        return None
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if value is None:
-            continue  # an unset variable leaves its parameter out, rather than send "None"
-        out[key] = jsonlib.dumps(value) if isinstance(value, dict) else value
     return out
 
 
