@@ -22,6 +22,7 @@ from csflow.engine.store.codec import (
     TURN_COLUMNS,
 )
 from csflow.engine.store.conversations import WAITING
+from csflow.engine.store.retention import PRUNE_BATCH, Keep
 
 # pg_advisory_xact_lock's keys: two int4s. (LOCK_SPACE, MIGRATING) for the migrations, and
 # (INBOX_SPACE, hashtext(conversation_id)) for one conversation's tickets, one at a time.
@@ -172,14 +173,37 @@ UPSERT_TURN = (
     f" ON CONFLICT (conversation_id, seq) DO UPDATE SET"
     f" {_updates(TURN_COLUMNS, ('conversation_id', 'seq'))}"
 )
-PRUNE = (
-    "DELETE FROM runs WHERE status <> ALL(%s) AND id IN"
-    " (SELECT id FROM runs ORDER BY started_at DESC, n DESC OFFSET %s)"
-)
-PRUNE_CONVERSATIONS = (
-    "DELETE FROM conversations WHERE status <> 'waiting' AND id IN"
-    " (SELECT id FROM conversations ORDER BY updated_at DESC, n DESC OFFSET %s)"
-)
+
+
+def prune_statements(keep: Keep) -> list[tuple[str, tuple[Any, ...]]]:
+    """The deletes ``keep`` asks for. Open runs and waiting conversations always stay."""
+    found: list[tuple[str, tuple[Any, ...]]] = []
+    cutoff = keep.cutoff()
+    if cutoff is not None:
+        found.append((
+            "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE status <> ALL(%s)"
+            " AND started_at < %s LIMIT %s)",
+            (KEEP, cutoff, PRUNE_BATCH),
+        ))  # fmt: skip
+        found.append((
+            "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations"
+            " WHERE status <> 'waiting' AND updated_at < %s LIMIT %s)",
+            (cutoff, PRUNE_BATCH),
+        ))  # fmt: skip
+    if keep.runs is not None:
+        found.append((
+            "DELETE FROM runs WHERE status <> ALL(%s) AND id IN"
+            " (SELECT id FROM runs ORDER BY started_at DESC, n DESC OFFSET %s)",
+            (KEEP, keep.runs),
+        ))  # fmt: skip
+        found.append((
+            "DELETE FROM conversations WHERE status <> 'waiting' AND id IN"
+            " (SELECT id FROM conversations ORDER BY updated_at DESC, n DESC OFFSET %s)",
+            (keep.runs,),
+        ))  # fmt: skip
+    return found
+
+
 SWEEP_INBOX = "DELETE FROM inbox WHERE lapses_at < clock_timestamp() - interval '1 hour'"
 
 # The inbox (engine.store.inbox): a ticket is live while lapses_at is ahead of the server's

@@ -50,12 +50,12 @@ from csflow.engine.store.codec import (
 )
 from csflow.engine.store.conversations import Conversation, Turn, TurnSlot
 from csflow.engine.store.inbox import take_turn
+from csflow.engine.store.retention import KEEP_DEFAULT, Keep, PruneSchedule
 
 log = logging.getLogger("csflow.store")
 
 T = TypeVar("T")
 BATCH = 512
-PRUNE_EVERY = 1_000
 RETRY_FIRST, RETRY_LAST = 0.05, 2.0  # the writer's back-off while the server is away
 # The server is away or slow: what is queued stays queued and is tried again.
 TRANSIENT = (psycopg.OperationalError, TimeoutError)
@@ -75,13 +75,14 @@ class PostgresStore:
         *,
         timeout: float = 5.0,
         max_queued: int = 10_000,
-        max_runs: int = 100_000,
+        keep: Keep = KEEP_DEFAULT,
         pool_size: int = 4,
     ) -> None:
         self.name = describe(url)
         self.timeout = timeout
         self.max_queued = max_queued
-        self.max_runs = max_runs
+        self.keep = keep
+        self.prunes = PruneSchedule()
         self.commits = 0
         self.turns = PostgresTurns(self)
         self._secret = password(url)
@@ -89,7 +90,6 @@ class PostgresStore:
         self._signalled = False
         self.closed = False
         self._away = False
-        self._finished = 0
         self.loop = StoreLoop("csflow-postgres")
         try:
             # Connecting, then migrating: it may wait on another server's migration.
@@ -217,11 +217,9 @@ class PostgresStore:
             for _ in group:
                 self._pending.popleft()
             settle(group, outcomes)
-            self._changed.set()
-            self._finished += sum(1 for w in group if w.record.status != IN_FLIGHT)
-            if self._finished >= PRUNE_EVERY:
-                self._finished = 0
+            if self.prunes.finished(sum(1 for w in group if w.record.status != IN_FLIGHT)):
                 await self._prune()
+            self._changed.set()  # after the prune: a flush sees the store as it will stay
 
     async def _write_group(self, group: list[Write]) -> list[Outcome]:
         try:
@@ -263,8 +261,8 @@ class PostgresStore:
         # Waiting runs and waiting conversations are kept whatever their age: they go on.
         try:
             async with asyncio.timeout(self.timeout), self._pool.connection() as conn:
-                await conn.execute(sql.PRUNE, (sql.KEEP, self.max_runs))
-                await conn.execute(sql.PRUNE_CONVERSATIONS, (self.max_runs,))
+                for statement, args in sql.prune_statements(self.keep):
+                    await conn.execute(statement, args)
                 await conn.execute(sql.SWEEP_INBOX)
         except (psycopg.Error, TimeoutError) as exc:
             log.warning("the run store %s could not prune old runs: %s", self.name, exc)

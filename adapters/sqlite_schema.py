@@ -15,6 +15,7 @@ from csflow.engine.errors import StoreError
 from csflow.engine.store import IN_FLIGHT
 from csflow.engine.store.codec import RUN_COLUMNS, STEP_COLUMNS
 from csflow.engine.store.conversations import WAITING
+from csflow.engine.store.retention import PRUNE_BATCH, Keep
 
 # Each version's statements, applied in order to a file that has the ones before (its
 # ``PRAGMA user_version``). A file of version 1 keeps its runs: 2 only adds.
@@ -134,14 +135,34 @@ def chunks(rows: list[tuple[Any, ...]], width: int) -> list[list[tuple[Any, ...]
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
-PRUNE = (
-    f"DELETE FROM runs WHERE status NOT IN ({','.join('?' * len(KEEP))}) AND rowid IN"
-    " (SELECT rowid FROM runs ORDER BY started_at DESC LIMIT -1 OFFSET ?)"
-)
-PRUNE_CONVERSATIONS = (
-    "DELETE FROM conversations WHERE status != 'waiting' AND rowid IN"
-    " (SELECT rowid FROM conversations ORDER BY updated_at DESC LIMIT -1 OFFSET ?)"
-)
+def prune_statements(keep: Keep) -> list[tuple[str, tuple[Any, ...]]]:
+    """The deletes ``keep`` asks for. Open runs and waiting conversations always stay."""
+    held = ",".join("?" * len(KEEP))
+    found: list[tuple[str, tuple[Any, ...]]] = []
+    cutoff = keep.cutoff()
+    if cutoff is not None:
+        found.append((
+            f"DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE status NOT IN"
+            f" ({held}) AND started_at < ? LIMIT ?)",
+            (*KEEP, cutoff, PRUNE_BATCH),
+        ))  # fmt: skip
+        found.append((
+            "DELETE FROM conversations WHERE rowid IN (SELECT rowid FROM conversations"
+            " WHERE status != 'waiting' AND updated_at < ? LIMIT ?)",
+            (cutoff, PRUNE_BATCH),
+        ))  # fmt: skip
+    if keep.runs is not None:
+        found.append((
+            f"DELETE FROM runs WHERE status NOT IN ({held}) AND rowid IN"
+            " (SELECT rowid FROM runs ORDER BY started_at DESC LIMIT -1 OFFSET ?)",
+            (*KEEP, keep.runs),
+        ))  # fmt: skip
+        found.append((
+            "DELETE FROM conversations WHERE status != 'waiting' AND rowid IN"
+            " (SELECT rowid FROM conversations ORDER BY updated_at DESC LIMIT -1 OFFSET ?)",
+            (keep.runs,),
+        ))  # fmt: skip
+    return found
 
 
 def connect(path: Path) -> sqlite3.Connection:

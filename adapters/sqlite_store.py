@@ -10,8 +10,8 @@ queue keeps the records of one run in order.
 WAL mode with ``synchronous=NORMAL``: a commit survives the process crashing (SIGKILL, the
 case the ``in_flight`` record and the awaited ``finish`` are for), not the machine losing
 power mid-write. Readers (``csflow runs``) open their own connection and never wait for the
-writer. The file keeps the newest ``max_runs`` runs; open ones (``in_flight``, ``waiting``)
-are never pruned.
+writer. The file keeps what ``keep`` says (``engine.store.retention``: by default the newest
+100,000 runs); open ones (``in_flight``, ``waiting``) are never pruned.
 """
 
 from __future__ import annotations
@@ -33,15 +33,13 @@ from typing import Any, TypeVar
 from csflow.adapters import sqlite_turns
 from csflow.adapters.commits import Job, Outcome, Write, settle, write_for
 from csflow.adapters.sqlite_schema import (
-    KEEP,
-    PRUNE,
-    PRUNE_CONVERSATIONS,
     check_is_a_run_store,
     chunks,
     connect,
     delete_steps,
     insert_steps,
     migrate,
+    prune_statements,
     upsert_runs,
 )
 from csflow.engine.errors import StoreError
@@ -59,13 +57,13 @@ from csflow.engine.store.codec import (
 )
 from csflow.engine.store.conversations import Conversation, Turn, TurnSlot
 from csflow.engine.store.inbox import Wakeups, take_turn
+from csflow.engine.store.retention import KEEP_DEFAULT, Keep, PruneSchedule
 
 log = logging.getLogger("csflow.store")
 
 # A bound on one transaction, so that the first waiter of a very long queue is not held for
 # all of it; at the loads that bench/store.py measures, a group is far smaller.
 BATCH = 512
-PRUNE_EVERY = 1_000
 T = TypeVar("T")
 
 
@@ -120,9 +118,10 @@ class SQLiteStore:
     so that the tickets of one process are numbered in the order ``take`` was called.
     """
 
-    def __init__(self, path: Path, *, create: bool = True, max_runs: int = 100_000) -> None:
+    def __init__(self, path: Path, *, create: bool = True, keep: Keep = KEEP_DEFAULT) -> None:
         self.path = Path(path)
-        self.max_runs = max_runs
+        self.keep = keep
+        self.prunes = PruneSchedule()
         self.commits = 0
         if not create and not self.path.is_file():
             raise StoreError(f"no runs recorded yet: {self.path} does not exist")
@@ -131,7 +130,6 @@ class SQLiteStore:
         self.wakeups = Wakeups()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
-        self._finished = 0
         self._closed = False
         _OPEN.add(self)
 
@@ -239,9 +237,7 @@ class SQLiteStore:
                     log.error("the run store could not record run %s: %s", write.record.id, exc)
                     outcomes.append((None, StoreError(f"the run store {self.path} failed: {exc}")))
         settle(writes, outcomes)
-        self._finished += sum(1 for w in writes if w.record.status != IN_FLIGHT)
-        if self._finished >= PRUNE_EVERY:
-            self._finished = 0
+        if self.prunes.finished(sum(1 for w in writes if w.record.status != IN_FLIGHT)):
             self._prune()
 
     def _call_group(self, calls: list[_Call]) -> None:
@@ -300,8 +296,8 @@ class SQLiteStore:
     def _prune(self) -> None:
         # Waiting runs and waiting conversations are kept whatever their age: they go on.
         try:
-            self._conn.execute(PRUNE, (*KEEP, self.max_runs))
-            self._conn.execute(PRUNE_CONVERSATIONS, (self.max_runs,))
+            for statement, args in prune_statements(self.keep):
+                self._conn.execute(statement, args)
             sqlite_turns.sweep(self._conn)
         except sqlite3.Error as exc:
             log.warning("the run store could not prune old runs: %s", exc)

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from csflow.adapters.connections import Connections
-from csflow.adapters.stores import open_store, store_path
+from csflow.adapters.stores import open_store, store_keep, store_path
 from csflow.engine.compiled_project import CompiledProject
 from csflow.engine.errors import Problem, ProjectError
 from csflow.engine.intents import Intents
@@ -199,9 +199,9 @@ def _open(store: StoreOption, root: Path, environ: Mapping[str, str] | None) -> 
     if store is None or store is False:
         return None
     if store is True:
-        return open_store(store_path(root, environ))
+        return open_store(store_path(root, environ), keep=store_keep(environ))
     if isinstance(store, str | Path):
-        return open_store(store)
+        return open_store(store, keep=store_keep(environ))
     return store
 
 

@@ -9,7 +9,18 @@ import click
 
 from csflow import UsageError
 from csflow.adapters.shared import REDIS_ENV
+from csflow.adapters.stores import KEEP_ENV
 from csflow.cli.main import cli, guarded, project_option
+from csflow.engine.store.retention import parse_keep
+
+
+def _keep(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_keep(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
 
 
 @cli.command()
@@ -35,6 +46,14 @@ from csflow.cli.main import cli, guarded, project_option
     help="Do not record the runs served (default: PROJECT/.csflow or CSFLOW_STORE).",
 )
 @click.option(
+    "--keep",
+    metavar="AGE|N runs",
+    callback=_keep,
+    help="How long finished runs and ended conversations stay in the run store: 30d, 12h, "
+    "'500000 runs', or '30d, 500000 runs'; the same as CSFLOW_KEEP. Default: the newest "
+    "100,000 runs.",
+)
+@click.option(
     "--redis",
     metavar="URL",
     help="Share OAuth tokens, Coffield's replay window and rate limits with every server on "
@@ -55,6 +74,7 @@ def serve(
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
     no_store: bool,
+    keep: str | None,
     redis: str | None,
     demo_keys: bool,
 ) -> None:
@@ -70,6 +90,8 @@ def serve(
         _one_console_key()
     if redis is not None:
         os.environ[REDIS_ENV] = redis  # the workers, and the projects' connections, too
+    if keep is not None:
+        os.environ[KEEP_ENV] = keep  # the workers' stores, too
     # Loaded here first, in every case, so that a broken project prints its problems and
     # exits 2 before any worker starts.
     app = create_app(project_dir, os.environ, store=None if no_store else True)

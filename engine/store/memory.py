@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Container, Generator, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -35,8 +35,22 @@ from csflow.engine.store.codec import (
 )
 from csflow.engine.store.conversations import WAITING, Conversation, Turn, TurnSlot
 from csflow.engine.store.inbox import Wakeups, lapsed_turn, take_turn
+from csflow.engine.store.retention import KEEP_DEFAULT, Keep, PruneSchedule
 
 OPEN = (IN_FLIGHT, WAITING)  # never pruned, as in every store
+
+
+def _let_go(rows: Iterable[dict[str, Any]], keep: Keep, at: str, kept: Container[str]) -> list[str]:
+    """The ids ``keep`` lets go, as the SQL stores choose them: of the rows newest first,
+    those past the newest ``keep.runs`` or older than its age, except the open ones."""
+    cutoff = keep.cutoff()
+    newest = sorted(rows, key=lambda r: (r[at], r["_order"]), reverse=True)
+    return [
+        r["id"]
+        for i, r in enumerate(newest)
+        if r["status"] not in kept
+        and ((keep.runs is not None and i >= keep.runs) or (cutoff is not None and r[at] < cutoff))
+    ]
 
 
 class _Done:
@@ -48,10 +62,11 @@ class _Done:
 
 
 class MemoryStore:
-    """A ``RunStore`` in memory, keeping the newest ``max_runs`` runs and conversations."""
+    """A ``RunStore`` in memory, keeping what ``keep`` says of runs and conversations."""
 
-    def __init__(self, *, max_runs: int = 100_000) -> None:
-        self.max_runs = max_runs
+    def __init__(self, *, keep: Keep = KEEP_DEFAULT) -> None:
+        self.keep = keep
+        self.prunes = PruneSchedule()
         self.wakeups = Wakeups()
         self._lock = threading.Lock()  # readers may be called from a thread, as for any store
         self._order = itertools.count()
@@ -72,17 +87,17 @@ class MemoryStore:
             row["_order"] = next(self._order) if known is None else known["_order"]
             self._runs[row["id"]] = row
             self._steps[row["id"]] = step_rows(encoded)
-            if len(self._runs) > self.max_runs * 1.1:  # a tenth's slack: not one sort a run
+            limit = self.keep.runs
+            # A tenth's slack over the count, so that a full store does not sort every run.
+            over = limit is not None and len(self._runs) > limit * 1.1
+            if over or self.prunes.finished(row["status"] not in OPEN):
                 self._prune_runs()
+                self._prune_conversations()
 
     def _prune_runs(self) -> None:
-        done = sorted(
-            (r for r in self._runs.values() if r["status"] not in OPEN),
-            key=lambda r: (r["started_at"], r["_order"]),
-        )
-        for row in done[: max(0, len(self._runs) - self.max_runs)]:
-            del self._runs[row["id"]]
-            del self._steps[row["id"]]
+        for rid in _let_go(self._runs.values(), self.keep, "started_at", OPEN):
+            del self._runs[rid]
+            del self._steps[rid]
 
     async def begin(self, record: RunRecord) -> None:
         self._keep(record)
@@ -226,17 +241,14 @@ class MemoryStore:
             row["_order"] = next(self._order) if known is None else known["_order"]
             self._conversations[conversation_id] = row
             self._turns.setdefault(conversation_id, {})[turn.seq] = turned
-            if len(self._conversations) > self.max_runs * 1.1:
+            limit = self.keep.runs
+            if limit is not None and len(self._conversations) > limit * 1.1:
                 self._prune_conversations()
 
     def _prune_conversations(self) -> None:
-        ended = sorted(
-            (r for r in self._conversations.values() if r["status"] != WAITING),
-            key=lambda r: (r["updated_at"], r["_order"]),
-        )
-        for row in ended[: max(0, len(self._conversations) - self.max_runs)]:
-            del self._conversations[row["id"]]
-            self._turns.pop(row["id"], None)
+        for cid in _let_go(self._conversations.values(), self.keep, "updated_at", (WAITING,)):
+            del self._conversations[cid]
+            self._turns.pop(cid, None)
 
     def leave(self, conversation_id: str, ticket: int) -> None:
         with self._lock:
