@@ -1,12 +1,14 @@
 """Intents learned from examples, and entities (§12): ``intents.yaml`` at load, then in memory.
 
 ``check_intents`` reads and checks the file as the project loads; ``CheckedIntents.train``
-gives the ``Intents`` a conversation runner and the ``intent`` action call.
+gives the ``Intents`` a conversation runner and the ``intent`` action call. The classifier
+itself (``classifier.IntentClassifier``) is imported by training, not by this package, so
+that a project without ``intents.yaml`` never loads scikit-learn.
 """
 
 from __future__ import annotations
 
-from csflow.engine.intents.classifier import Classification, IntentClassifier, Score, normalize
+from csflow.engine.intents.classification import Classification, Score, normalize
 from csflow.engine.intents.entities import Entities
 from csflow.engine.intents.load import FILE_NAME, CheckedIntents, check_intents
 from csflow.engine.intents.model import EntitySpec, FallbackSpec, IntentsFile, IntentSpec
@@ -19,7 +21,6 @@ __all__ = [
     "Entities",
     "EntitySpec",
     "FallbackSpec",
-    "IntentClassifier",
     "IntentSpec",
     "Intents",
     "IntentsFile",

@@ -5,14 +5,15 @@ hundred examples, needs no network and no downloaded weights, and its softmax gi
 intent a confidence in [0, 1]. Character n-grams carry typos ("cancle", "wheres") and word
 n-grams carry phrasing. The same examples always train the same model: inputs are sorted
 and the solver is deterministic.
+
+This module imports numpy and scikit-learn (most of a second): only a project with an
+``intents.yaml`` imports it, when it trains (``load.CheckedIntents.train``).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,34 +21,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
-_SPACES = re.compile(r"\s+")
-
-
-def normalize(text: str) -> str:
-    """Case and runs of spaces ignored: how examples are compared for sameness."""
-    return _SPACES.sub(" ", text).strip().casefold()
-
-
-@dataclass(frozen=True)
-class Score:
-    name: str
-    confidence: float
-
-
-@dataclass(frozen=True)
-class Classification:
-    """A message's intents: ``name`` is None when the best is under the threshold."""
-
-    name: str | None
-    confidence: float
-    best: Score
-    runner_up: Score | None
-    scores: tuple[Score, ...]  # every intent, the most confident first
-    threshold: float
-
-    @property
-    def understood(self) -> bool:
-        return self.name is not None
+from csflow.engine.intents.classification import Classification, Score, normalize
 
 
 class _FastTfidf:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from csflow.engine.errors import Problem
-from csflow.engine.intents.classifier import IntentClassifier, normalize
+from csflow.engine.intents.classification import normalize
 from csflow.engine.intents.entities import Entities, EntityFinder, compile_entity
 from csflow.engine.intents.model import EntitySpec, IntentsFile, IntentSpec
 from csflow.engine.intents.understanding import Intents
@@ -27,6 +27,8 @@ class CheckedIntents:
         self.finders = finders
 
     def train(self) -> Intents:
+        from csflow.engine.intents.classifier import IntentClassifier  # scikit-learn: here only
+
         spec = self.spec
         classifier = IntentClassifier.train(
             {name: intent.examples for name, intent in spec.intents.items()},

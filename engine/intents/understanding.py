@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from csflow.engine.intents.classifier import Classification, IntentClassifier
+from csflow.engine.intents.classification import Classification
 from csflow.engine.intents.entities import Entities
+
+if TYPE_CHECKING:  # scikit-learn: imported only by a project that trains (load.py)
+    from csflow.engine.intents.classifier import IntentClassifier
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ import csflow.cli.commands.intent
 from csflow import StepError
 from csflow.actions.intent import intent as intent_action
 from csflow.cli.main import cli
-from csflow.engine.intents import EntitySpec, IntentClassifier, Intents, normalize
+from csflow.engine.intents import EntitySpec, Intents, normalize
+from csflow.engine.intents.classifier import IntentClassifier
 from csflow.engine.intents.entities import compile_entity
 from csflow.engine.loader import load_project
 from csflow.engine.registry import builtin_registry

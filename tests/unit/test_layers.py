@@ -72,3 +72,23 @@ def test_only_the_composition_root_builds_connections() -> None:
         if "csflow.adapters.connections" in names
     )
     assert builders == []
+
+
+def test_scikit_learn_is_imported_only_by_a_project_that_trains_intents() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from csflow import Project\n"
+        "import csflow.cli.main\n"
+        f"Project.load({str(ROOT / 'tests/unit/projects/runner')!r})\n"
+        "print('sklearn' in sys.modules, 'numpy' in sys.modules)\n"
+        f"Project.load({str(ROOT / 'tests/unit/projects/conversation')!r})\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    # Most of a second a process: every csflow command of a project without intents.yaml.
+    assert done.stdout.split() == ["False", "False", "True"]
