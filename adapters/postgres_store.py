@@ -83,6 +83,7 @@ class PostgresStore:
         self.max_queued = max_queued
         self.keep = keep
         self.prunes = PruneSchedule()
+        self._pruning = False
         self.commits = 0
         self.turns = PostgresTurns(self)
         self._secret = password(url)
@@ -218,8 +219,12 @@ class PostgresStore:
                 self._pending.popleft()
             settle(group, outcomes)
             if self.prunes.finished(sum(1 for w in group if w.record.status != IN_FLIGHT)):
-                await self._prune()
-            self._changed.set()  # after the prune: a flush sees the store as it will stay
+                self._pruning = True
+                try:
+                    await self._prune()
+                finally:
+                    self._pruning = False
+            self._changed.set()  # after the prune: a flush (and close) sees it done
 
     async def _write_group(self, group: list[Write]) -> list[Outcome]:
         try:
@@ -270,7 +275,7 @@ class PostgresStore:
     async def _drained(self) -> bool:
         while True:
             self._changed.clear()
-            if not self._pending:
+            if not self._pending and not self._pruning:
                 return True
             await self._changed.wait()
 
