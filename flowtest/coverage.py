@@ -1,11 +1,14 @@
 """Branch coverage of flow tests: which ``switch`` branches and ``on_error`` targets ran,
-which ``ask`` steps were answered and which ``handoff`` steps were reached.
+which ``ask`` steps were answered (and, for an ``entity``, asked again after an answer that
+lacked it), and which ``handoff`` steps were reached.
 
 A branch is a (step, target) pair of one flow; two step records of one run in a row are a
 branch taken. A conversation's turns are runs of their own, and a turn that answers an
 ``ask`` records that ``ask`` again before the step after it, so an answer counts in the turn
 that gives it. A handoff ends the run, so it is reached rather than taken: its target is
-``REACHED``, and any record of the step counts.
+``REACHED``, and any record of the step counts. An ``ask`` asked again is seen in the turn
+that ends waiting on it with answers already given (its saved frame counts them): its
+target is ``ASKED_AGAIN``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from csflow.engine.plan import AskStep, FlowPlan, GoTo, HandoffStep, SwitchStep
 
 REACHED = -1  # the target of a branch that is the step itself being reached
+ASKED_AGAIN = -2  # the target of an ask's reprompt: the answer did not hold its entity
 
 
 def branches(plan: FlowPlan) -> list[tuple[int, int, str]]:
@@ -33,6 +37,9 @@ def branches(plan: FlowPlan) -> list[tuple[int, int, str]]:
                 )
         if isinstance(step, AskStep):
             out.append((step.index, step.next, f"{name}: answered → {_target(plan, step.next)}"))
+            if step.entity is not None and step.attempts > 1:
+                label = f"{name}: asked again (no {step.entity} in the answer)"
+                out.append((step.index, ASKED_AGAIN, label))
         if isinstance(step, HandoffStep):
             out.append((step.index, REACHED, f"{name}: handoff ({step.reason})"))
         if isinstance(step.on_error, GoTo) and step.on_error.index != step.next:
@@ -64,6 +71,9 @@ def taken(outcomes: Iterable[Any]) -> set[tuple[str, int, int]]:
             if plan in last:
                 seen.add((plan, last[plan], index))
             last[plan] = index
+        waiting = getattr(result, "suspended", None)
+        if waiting is not None and waiting.ask.answers:
+            seen.add((waiting.ask.flow, waiting.ask.index, ASKED_AGAIN))
     return seen
 
 

@@ -346,23 +346,25 @@ async def test_a_flow_files_inputs_start_the_run(project: Project) -> None:
 async def test_coverage_counts_asks_handoffs_and_branches_reached_in_any_turn(
     project: Project,
 ) -> None:
-    handed = case(say("where is my order"), say("no"), say("nope", status="handoff"))
-    outcomes = [await converse(project, handed)]
+    answered = case(say("where is my order"), say("ord 1004", status="completed"), mocks=[DHL])
+    outcomes = [await converse(project, answered)]
     assert outcomes[0].failures == []
     lines = branch_coverage(project, outcomes, ["ask_order", "wismo"])
     assert lines == [
-        "ask_order: 3/5 branches",
+        "ask_order: 2/6 branches",
         "    not reached: line 8: order_number → known",
-        "    not reached: which: answered → known",
-        "wismo: 0/4 branches",
+        "    not reached: which: asked again (no order_number in the answer)",
+        "    not reached: which: on_error → no_number",
+        "    not reached: no_number: handoff (no_order_number)",
+        "wismo: 1/4 branches",
         "    not reached: order: on_error → down",
         "    not reached: line 18: steps.order.status == 404 → unknown",
-        "    not reached: line 18: no match → shipped",
         "    not reached: unknown: handoff (order_not_found)",
     ]
-    answered = case(say("where is my order"), say("ord 1004", status="completed"), mocks=[DHL])
-    outcomes.append(await converse(project, answered))
+    # "no" holds no order number: the question is asked again, then "nope" hands over.
+    handed = case(say("where is my order"), say("no"), say("nope", status="handoff"))
+    outcomes.append(await converse(project, handed))
     assert branch_coverage(project, outcomes, ["ask_order"]) == [
-        "ask_order: 4/5 branches",
+        "ask_order: 5/6 branches",
         "    not reached: line 8: order_number → known",
     ]

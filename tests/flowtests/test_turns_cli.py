@@ -37,7 +37,7 @@ def test_csflow_test_names_the_turn_and_covers_every_turn(root: Path) -> None:
     assert f"{Path('tests', 'flows', 'failing.yaml')}:3" in out
     coverage = [line for line in out.splitlines() if "branches" in line or "not reached" in line]
     assert coverage == [
-        "ask_order: 5/5 branches",
+        "ask_order: 6/6 branches",
         "cancel_order: 2/3 branches",
         "    not reached: line 14: no match → card",
         "talk_to_person: 1/1 branches",
