@@ -50,9 +50,9 @@ class CaseRecorder:
     def case(self, flow: str, inputs: dict[str, Any], result: Any) -> dict[str, Any]:
         # First every value is read, so that each one's stand-in is known; then the texts.
         scrubbed_inputs = self.scrub(inputs)
-        parsed = [self._parse(call) for call in self.calls]
+        parsed = [self.parse(call) for call in self.calls]
         outputs = json.loads(json.dumps(self.scrub(result.outputs), default=str))
-        mocks = [self._finish(call) for call in parsed]
+        mocks = [self.finish(call) for call in parsed]
         kept_back = any(s.dry_run is not None for s in result.steps)
         expect: dict[str, Any] = {"status": result.status}
         if result.outputs:
@@ -67,7 +67,7 @@ class CaseRecorder:
         case.update(inputs=scrubbed_inputs, mocks=mocks, expect=expect)
         return {"flow": flow, "cases": [case]}
 
-    def _parse(self, call: dict[str, Any]) -> dict[str, Any]:
+    def parse(self, call: dict[str, Any]) -> dict[str, Any]:
         """The call's body as a mock gives it, secrets redacted, its data's personal data
         replaced."""
         out = dict(call)
@@ -86,7 +86,7 @@ class CaseRecorder:
                 out["body"] = text
         return out
 
-    def _finish(self, call: dict[str, Any]) -> dict[str, Any]:
+    def finish(self, call: dict[str, Any]) -> dict[str, Any]:
         """The call with every known personal value replaced in its path and texts too."""
         out = dict(call)
         out["path"] = self.scrub_text(out["path"])
@@ -169,7 +169,7 @@ class _Tee(httpx.AsyncByteStream):
 
 def _learn_xml(text: str, scrubber: Scrubber) -> None:
     """Find the personal data in an XML answer as in JSON, by element names and values; the
-    text is scrubbed with the rest (``CaseRecorder._finish``)."""
+    text is scrubbed with the rest (``CaseRecorder.finish``)."""
     try:
         root = parse_xml(text.encode())
     except (etree.LxmlError, ValueError):
@@ -192,8 +192,6 @@ def _as_data(element: Any) -> Any:
     return out
 
 
-def dump_case(case: dict[str, Any]) -> str:
-    header = (
-        "# Recorded by `csflow run --record`: edit the name and the expectations, then keep it.\n"
-    )
+def dump_case(case: dict[str, Any], command: str = "csflow run --record") -> str:
+    header = f"# Recorded by `{command}`: edit the names and the expectations, then keep it.\n"
     return header + yaml.safe_dump(case, sort_keys=False, allow_unicode=True, width=100)

@@ -4,6 +4,8 @@ Each message is one turn of one conversation (``Project.say``). The first messag
 conversation is classified, and its intent and confidence are shown; every turn shows the
 reply and a compact trace of the steps it ran. Off a terminal it reads one message per line
 (a script of a conversation), and echoes each so that the transcript reads in order.
+``--record FILE`` writes the session's conversations as flow test cases when it ends
+(``flowtest.record_turns``).
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ import asyncio
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from rich.console import Console
 from rich.text import Text
 
 from csflow.cli.main import cli, guarded, parse_inputs, project_option
-from csflow.cli.options import duration, store_option
+from csflow.cli.options import duration, output_file, store_option
 from csflow.cli.render import STATUS_STYLES, stdout_console
 from csflow.engine.result import RunResult
 from csflow.engine.trace import trace as trace_steps
+
+if TYPE_CHECKING:
+    from csflow.flowtest.record_turns import ConversationRecorder
 
 QUIT = frozenset({"/quit", "/exit"})
 
@@ -43,6 +48,14 @@ QUIT = frozenset({"/quit", "/exit"})
     "--deadline", default="8s", show_default=True, callback=duration, help="Each turn's deadline."
 )
 @store_option
+@click.option(
+    "--record",
+    "record_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=output_file,  # checked before the first message, not after the last
+    help="Write the conversations as flow test cases (answers as mocks, secrets and PII"
+    " scrubbed) when the chat ends.",
+)
 @guarded
 def chat_command(
     project_dir: Path,
@@ -51,6 +64,7 @@ def chat_command(
     dry_run: bool,
     deadline: float,
     store: Path | None,
+    record_to: Path | None,
 ) -> None:
     """A test chat: type as a customer; each reply shows its intent and steps. Ctrl-D ends."""
     from csflow import Project
@@ -66,7 +80,30 @@ def chat_command(
             f"{project_dir} has no intents.yaml to pick a flow by: give --flow NAME"
         )
     chat = Chat(project, stdout_console(), flow, context, dry_run, deadline)
-    asyncio.run(chat.run(sys.stdin))
+    if record_to is not None:
+        from csflow.flowtest.record_turns import ConversationRecorder
+
+        chat.recorder = ConversationRecorder(project, flow, dry_run)
+    try:
+        asyncio.run(chat.run(sys.stdin))
+    finally:
+        if chat.recorder is not None and record_to is not None:
+            _write_record(chat.recorder, record_to)
+
+
+def _write_record(recorder: ConversationRecorder, path: Path) -> None:
+    from csflow.flowtest.record import dump_case
+
+    talks = len(recorder.conversations)
+    if not talks:
+        click.echo(f"nothing said, so nothing recorded: {path} is left as it was", err=True)
+        return
+    path.write_text(dump_case(recorder.file(), "csflow chat --record"), encoding="utf-8")
+    click.echo(
+        f"recorded {talks} conversation(s) and {recorder.recorded_calls} call(s) as test cases"
+        f" in {path}",
+        err=True,
+    )
 
 
 class Chat:
@@ -89,6 +126,7 @@ class Chat:
         self.deadline = deadline
         self.conversation = _new_id()
         self.waiting = False
+        self.recorder: ConversationRecorder | None = None
 
     async def run(self, stdin: TextIO) -> None:
         interactive = stdin.isatty()
@@ -118,6 +156,8 @@ class Chat:
             dry_run=self.dry_run,
             deadline=self.deadline,
         )
+        if self.recorder is not None:
+            self.recorder.turn(text, self.context if started else None, result)
         if started and self.flow is None:
             self._intent(text)
         self.console.print(Text.assemble(("bot  > ", "bold cyan"), (result.reply or "", "cyan")))

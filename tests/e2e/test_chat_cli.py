@@ -115,3 +115,54 @@ def test_mistakes_are_usage_errors(project: Path, shop: object, tmp_path: Path) 
     code, _, err = chat(bare, shop, "hi\n")
     assert code == 2 and "no intents.yaml to pick a flow by: give --flow NAME" in err
     assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------ --record
+
+SESSION = (
+    "hi, where's my stuff??\nit's ord 1003\n"  # wismo: asks, then answers from the shop
+    "can I talk to a real person\n"  # a handoff
+    "I want to pause my subscription\nmy email is shipped@demo.shop\n2027-01-05\n"  # a reprompt
+)
+
+
+def test_a_recorded_chat_replays_as_flow_tests_with_no_secret_or_customer_in_it(
+    project: Path, shop: object
+) -> None:
+    cases = project / "tests" / "flows"
+    cases.mkdir(parents=True)
+    recorded = cases / "recorded.yaml"
+    code, _, err = chat(project, shop, SESSION, "--record", str(recorded))
+    assert code == 0, err
+    assert f"recorded 3 conversation(s) and 1 call(s) as test cases in {recorded}" in err
+    text = recorded.read_text(encoding="utf-8")
+    assert text.startswith("# Recorded by `csflow chat --record`")
+    for secret in shop.env().values():  # type: ignore[attr-defined]
+        if "token" in secret or "secret" in secret or "key" in secret:
+            assert secret not in text
+    assert "shipped@demo.shop" not in text  # typed by the customer, and in the shop's answer
+    assert "say: my email is person1@example.com" in text
+    assert "conversation: true" in text and "intent: handoff" in text
+    # The file is a flow test like any other: csflow test replays it against its mocks.
+    replay = csflow("test", "-p", str(project), "-k", "recorded")
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "3 passed, 0 failed" in replay.stdout
+
+
+def test_a_chat_with_one_flow_records_that_flows_file(
+    project: Path, shop: object, tmp_path: Path
+) -> None:
+    recorded = tmp_path / "refund.yaml"
+    code, _, err = chat(project, shop, "hello\n", "--flow", "subscription_refund", "--record", str(recorded))
+    assert code == 0, err
+    text = recorded.read_text(encoding="utf-8")
+    assert "\nflow: subscription_refund\n" in text and "intent:" not in text
+    assert "What's the email address you subscribed with?" in text
+
+
+def test_recording_nothing_or_into_no_folder(project: Path, shop: object, tmp_path: Path) -> None:
+    recorded = tmp_path / "none.yaml"
+    code, _, err = chat(project, shop, "", "--record", str(recorded))
+    assert code == 0 and "nothing said, so nothing recorded" in err and not recorded.exists()
+    code, _, err = chat(project, shop, "hi\n", "--record", str(tmp_path / "no" / "x.yaml"))
+    assert code == 2 and "the folder" in err and "does not exist" in err
