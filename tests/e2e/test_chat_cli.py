@@ -153,7 +153,9 @@ def test_a_chat_with_one_flow_records_that_flows_file(
     project: Path, shop: object, tmp_path: Path
 ) -> None:
     recorded = tmp_path / "refund.yaml"
-    code, _, err = chat(project, shop, "hello\n", "--flow", "subscription_refund", "--record", str(recorded))
+    code, _, err = chat(
+        project, shop, "hello\n", "--flow", "subscription_refund", "--record", str(recorded)
+    )
     assert code == 0, err
     text = recorded.read_text(encoding="utf-8")
     assert "\nflow: subscription_refund\n" in text and "intent:" not in text

@@ -266,6 +266,7 @@ CASES = [
     Case("sub no email thrice", "subscription_refund", {}, ("find.ask_email", "find.not_identified"), "find your subscription with you", status="handoff", answers=("no", "nope", "none")),
     # ---- subscription_pause
     Case("pause asks until when", "subscription_pause", {"email": "repeat@demo.shop"}, ("ask_until", "pause", "paused"), "paused until", answers=(f"until {in_days(21)} please",)),
+    Case("pause asked again for a date", "subscription_pause", {"email": "repeat@demo.shop"}, ("ask_until", "pause", "paused"), "paused until", answers=("whenever suits", f"{in_days(21)}")),
     Case("pause", "subscription_pause", {"email": "repeat@demo.shop", "until": in_days(21)}, ("pause", "paused"), "paused until", {"paused_until": dt.date.fromisoformat(in_days(21)), "subscription_status": "paused"}),
     Case("pause already paused", "subscription_pause", {"email": "paused@demo.shop", "until": in_days(30)}, ("already_paused",), "already paused until"),
     Case("pause cancelled", "subscription_pause", {"email": "cancelled-sub@demo.shop", "until": in_days(30)}, ("cancelled",), "nothing to pause"),
@@ -320,6 +321,7 @@ def project(shop: DemoShop) -> Project:
 
 
 RESULTS: dict[str, RunResult] = {}
+TURNS: dict[str, list[RunResult]] = {}  # a conversation's every turn, as coverage reads them
 
 
 async def converse(shop: DemoShop, project: Project, case: Case) -> RunResult:
@@ -345,10 +347,12 @@ async def _talk(project: Project, case: Case) -> RunResult:
     """The case as a conversation: started with its inputs, then each answer a turn."""
     conversation = f"e2e-{case.name.replace(' ', '-').replace(',', '')}-{os.getpid()}"
     result = await project.say(conversation, "hello", flow=case.flow, context=case.inputs)
+    TURNS[case.name] = [result]
     steps = list(result.steps)
     for answer in case.answers:
         assert result.status == "waiting", (case.name, result.status, result.reply)
         result = await project.say(conversation, answer)
+        TURNS[case.name].append(result)
         steps += result.steps
     result.steps = steps
     return result
@@ -372,11 +376,15 @@ async def test_conversation(shop, project, case: Case):
 
 
 async def test_every_branch_is_reached(shop, project):
-    """The table reaches every switch branch and on_error target of every shipped intent flow."""
+    """The table reaches every branch of every shipped intent flow: switch branches, on_error
+    targets, asks answered and asked again, handoffs."""
     for case in CASES:
         if case.name not in RESULTS:  # run alone (-k): the table is run here
             await converse(shop, project, case)
-    went = taken(type("Outcome", (), {"result": r})() for r in RESULTS.values())
+    went = taken(
+        type("Outcome", (), {"result": r, "results": TURNS.get(name)})()
+        for name, r in RESULTS.items()
+    )
     missing = [
         f"{name}: {label}"
         for name in FLOWS
