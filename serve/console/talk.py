@@ -28,6 +28,7 @@ from csflow.serve.console.data import CONVERSATION_STATUSES, page_number
 if TYPE_CHECKING:
     from csflow.serve.console.app import Console
 
+_CONTEXT_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONVERSATION_ID = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_ID}}}")
 NO_STORE = "This server records no runs (it was started with --no-store)."
 
@@ -80,10 +81,19 @@ class Talk:
         )
 
     async def chat(self, request: Request) -> Response:
-        return self._chat_page(request, new_conversation_id(), waiting=False, dry_run=True)
+        return self._chat_page(
+            request, new_conversation_id(), waiting=False, dry_run=True, context=""
+        )
 
     def _chat_page(
-        self, request: Request, conversation_id: str, *, waiting: bool, dry_run: bool, **turn: Any
+        self,
+        request: Request,
+        conversation_id: str,
+        *,
+        waiting: bool,
+        dry_run: bool,
+        context: str,
+        **turn: Any,
     ) -> Response:
         """The chat page; with ``turn``'s values, the page after a message sent with no script."""
         return self.console.render(
@@ -92,6 +102,7 @@ class Talk:
             conversation_id=conversation_id,
             waiting=waiting,
             dry_run=dry_run,
+            context=context,
             max_text=MAX_TEXT,
             recording=self.console.records.recording,
             has_turn=bool(turn),
@@ -108,6 +119,7 @@ class Talk:
         # Whether the conversation waited before this message (the page keeps it, from the
         # last answer): only a message that starts a conversation is classified.
         started = form.get("waiting") != "yes"
+        context_text = form.get("context", "").strip().replace("\r\n", "\n")
         htmx = request.headers.get("hx-request") == "true"
 
         def turn(status: int, result: RunResult | None = None, problem: str = "") -> Response:
@@ -121,24 +133,50 @@ class Talk:
             }  # fmt: skip
             if not htmx:  # no script: the whole page, with this turn, ready for the next
                 page = self._chat_page(
-                    request, conversation_id, waiting=waiting, dry_run=mode, **values
-                )
+                    request, conversation_id, waiting=waiting, dry_run=mode,
+                    context=context_text, **values,
+                )  # fmt: skip
                 page.status_code = status
                 return page
             return self.console.render(
                 request, "_turn.html", status, conversation_id=conversation_id,
-                waiting=waiting, dry_run=mode, recording=self.console.records.recording, **values,
+                waiting=waiting, dry_run=mode, recording=self.console.records.recording,
+                context=context_text, **values,
             )  # fmt: skip
 
         if not _CONVERSATION_ID.fullmatch(conversation_id):
             return turn(400, problem="This chat lost its conversation id: reload the page.")
         if not text or len(text) > MAX_TEXT:
             return turn(400, problem=f"Write a message of 1 to {MAX_TEXT} characters.")
+        context, problem = parse_context(context_text)
+        if problem:
+            return turn(400, problem=problem)
         try:
-            result = await self.console.project.say(conversation_id, text, dry_run=dry_run)
+            result = await self.console.project.say(
+                conversation_id, text, dry_run=dry_run, context=context if started else None
+            )
         except CsflowError as exc:  # the engine refused the message (busy, bad text)
             return turn(409, problem=self.console.redact(str(exc)))
         return turn(200, result=result)
 
 
-__all__ = ["NO_STORE", "Talk", "new_conversation_id"]
+def parse_context(text: str) -> tuple[dict[str, str], str]:
+    """The context field's ``KEY=VALUE`` lines as a dict, or what is wrong with them."""
+    context: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not _CONTEXT_KEY.fullmatch(key):
+            return {}, (
+                f"Context line {number} is not KEY=VALUE: write one a line, like"
+                " email=jane@example.com."
+            )
+        if key in context:
+            return {}, f"The context gives {key} twice."
+        context[key] = value.strip()
+    return context, ""
+
+
+__all__ = ["NO_STORE", "Talk", "new_conversation_id", "parse_context"]

@@ -197,6 +197,17 @@ def test_a_handoff_in_the_test_chat_shows_its_reason_and_note(browser: Browser) 
     assert "Handed to a person: customer_asked" in browser.find(".alert.handoff").text
 
 
+def test_the_test_chat_context_starts_a_conversation_with_what_the_platform_knows(
+    browser: Browser,
+) -> None:
+    browser.sign_in(path="/chat")
+    browser.find("#context").send_keys("email=shipped@demo.shop")
+    turn = chat_turn(browser, "where is my order?", 1)
+    assert "ORD-1003" in turn.text and "completed" in turn.text  # found by email, not asked
+    # The field survives the turn's swap, ready for the next conversation.
+    assert browser.find("#context").get_attribute("value") == "email=shipped@demo.shop"
+
+
 def test_the_test_chat_page_logs_no_error_and_stays_on_loopback(browser: Browser) -> None:
     browser.sign_in(path="/chat")
     browser.errors()

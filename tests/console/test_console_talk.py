@@ -315,3 +315,42 @@ async def test_the_runs_filters_and_paging_work_against_a_real_sqlite_store(
     assert await ids(status="expired") == []
     listed = text(await client.get(f"{BASE}/runs", params={"status": "failed"}))
     assert "http_status at step order: answered 503" in listed
+
+
+async def test_the_context_field_gives_a_new_conversation_what_the_platform_knows(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get(f"{BASE}/chat")
+    assert '<textarea id="context" name="context"' in page.text
+    chat = await Chat.open(client)
+    # With the customer's email known, wismo finds the latest order instead of asking.
+    known = await chat.send(WISMO[0], context="email=shipped@demo.shop\r\n")
+    assert known.status_code == 200, text(known)
+    said = text(known)
+    assert "ORD-1003" in said and "on its way with UPS" in said and "completed" in said
+    assert "What's your order number?" not in said
+    assert ">email=shipped@demo.shop</textarea>" in known.text  # kept for the next one
+    # Without it, the same message asks; while it waits, the field is shown, not editable.
+    chat = await Chat.open(client)
+    asked = await chat.send(WISMO[0])
+    assert "What's your order number?" in text(asked)
+    assert '<textarea id="context"' not in asked.text
+    answer = await chat.send("it's ord 1003", context="email=someone@else.example")
+    assert "on its way with UPS" in text(answer)  # an answer is not given a context
+
+
+@pytest.mark.parametrize(
+    ("context", "problem"),
+    [
+        ("email jane@example.com", "Context line 1 is not KEY=VALUE"),
+        ("email=a@b.example\n\n2x=1", "Context line 3 is not KEY=VALUE"),
+        ("email=a@b.example\nemail=c@d.example", "The context gives email twice."),
+    ],
+)
+async def test_a_context_that_is_not_key_value_lines_is_refused_before_the_engine(
+    client: httpx.AsyncClient, store: SQLiteStore, context: str, problem: str
+) -> None:
+    chat = await Chat.open(client)
+    refused = await chat.send(WISMO[0], context=context)
+    assert refused.status_code == 400 and problem in text(refused)
+    assert store.list_conversations() == []
