@@ -19,8 +19,9 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from csflow.adapters.shared import LocalState, SharedState
 from csflow.engine.redaction import EVERYWHERE
-from csflow.serve.console.auth import Session, Sessions, Throttle, Users
+from csflow.serve.console.auth import Session, Sessions, SignedOut, Throttle, Users
 from csflow.serve.console.data import Records
 from csflow.serve.console.present import FILTERS, pretty, with_query
 
@@ -39,10 +40,13 @@ class Console:
     users: Users
     key: bytes
     project: Project
+    # What every server shares (CSFLOW_REDIS): here, the sessions signed out.
+    shared: SharedState = field(default_factory=LocalState)
     throttle: Throttle = field(default_factory=Throttle)
 
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.key)
+        self.signed_out = SignedOut(self.shared)
         self.records = Records(self.project.store)
         self.templates = _environment(self.redact)
 

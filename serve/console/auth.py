@@ -9,14 +9,17 @@
 - Failed sign-ins are counted per user and client address: ``MAX_FAILURES`` within
   ``WINDOW`` seconds, then 429 until the oldest failure leaves the window.
 
-The cookie is stateless: signing out clears it in this browser, and a copy taken before
-still works until it expires (``SESSION_AGE``). docs/reference/console.md says so.
+Signing out clears the cookie in this browser and revokes the session everywhere
+(``SignedOut``): its CSRF token, unique to the session, is kept in the shared state
+(``CSFLOW_REDIS``, else this process) until the cookie would have expired, so a copy taken
+before is refused on every server that shares that state.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections import deque
@@ -24,6 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from csflow.adapters.shared import SharedState, StateUnavailable
+
+log = logging.getLogger("csflow.console")
 
 KEY_ENV = "CSFLOW_CONSOLE_KEY"  # the signing key, shared by every worker and restart
 MIN_KEY_LENGTH = 32
@@ -108,6 +115,35 @@ class Sessions:
         return Session(data["c"], user, fingerprint if isinstance(fingerprint, str) else None)
 
 
+class SignedOut:
+    """The sessions signed out before their cookie expired, in the state servers share.
+
+    A session is known by a hash of its CSRF token, never the token. A shared state that does
+    not answer is logged and passed over (fails open): the console stays usable while Redis is
+    away, and the cookie still ends at ``SESSION_AGE``.
+    """
+
+    def __init__(self, shared: SharedState) -> None:
+        self.shared = shared
+
+    @staticmethod
+    def _key(session: Session) -> str:
+        return "console:signed-out:" + hashlib.sha256(session.csrf.encode()).hexdigest()[:32]
+
+    async def revoke(self, session: Session) -> None:
+        try:
+            await self.shared.put(self._key(session), b"1", SESSION_AGE)
+        except StateUnavailable as exc:
+            log.warning("a console session signed out but could not be revoked: %s", exc)
+
+    async def revoked(self, session: Session) -> bool:
+        try:
+            return await self.shared.get(self._key(session)) is not None
+        except StateUnavailable as exc:
+            log.warning("could not check whether a console session was signed out: %s", exc)
+            return False
+
+
 def csrf_matches(session: Session | None, sent: str | None) -> bool:
     return session is not None and sent is not None and hmac.compare_digest(session.csrf, sent)
 
@@ -160,6 +196,7 @@ __all__ = [
     "WINDOW",
     "Session",
     "Sessions",
+    "SignedOut",
     "Throttle",
     "Users",
     "csrf_matches",

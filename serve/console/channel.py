@@ -52,6 +52,7 @@ class ConsoleMount(Mount):
             users=Users(passwords, key),
             key=key,
             project=tenant.project,
+            shared=ctx.shared,
         )
         return cls(name, model.path, console_app(console), warnings)
 

@@ -86,8 +86,10 @@ class Guard:
         request = Request(scope, receive)
         session = console.sessions.load(request.cookies.get(COOKIE))
         signed_in = session is not None and console.users.current(session)
+        if signed_in and session is not None and await console.signed_out.revoked(session):
+            signed_in = False  # signed out, in this browser or another: a copy is worth nothing
         if not signed_in and session is not None and session.user is not None:
-            session = None  # a user removed, or a password changed: that session is over
+            session = None  # signed out, a user removed, or a password changed: it is over
         scope["state"] = {**scope.get("state", {}), "session": session, "form": {}}
         if route not in PUBLIC and not signed_in:
             await self._to_login(request, route)(scope, receive, send)

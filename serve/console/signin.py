@@ -93,6 +93,9 @@ class SignIn:
         return self._keep(request, RedirectResponse(wanted, 303), session)
 
     async def logout(self, request: Request) -> Response:
+        session: Session | None = request.state.session
+        if session is not None and session.user is not None:
+            await self.console.signed_out.revoke(session)
         login = RedirectResponse(f"{self.console.base}/login", 303)
         return self._keep(request, login, None)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from console_support import (
     BASE,
@@ -85,12 +87,23 @@ async def test_a_form_without_the_csrf_token_is_refused(shop_env):
         assert login.status_code == 403
 
 
-async def test_signing_out_ends_the_session_in_this_browser(shop_env):
+async def test_signing_out_ends_the_session_in_this_browser_and_any_copy_of_its_cookie(shop_env):
     async with console_client(FakeStore(), shop_env) as client:
         page = await client.get(f"{BASE}/")
+        copied = client.cookies.get("csflow_console", path=BASE)
+        assert copied
         out = await client.post(f"{BASE}/logout", data={"csrf": csrf_of(page.text)})
         assert out.status_code == 303 and out.headers["location"] == f"{BASE}/login"
         assert (await client.get(f"{BASE}/")).status_code == 303
+        # A copy taken before signing out (another tab, a stolen cookie) is refused too.
+        client.cookies.clear()
+        client.cookies.set("csflow_console", copied, path=BASE)
+        replayed = await client.get(f"{BASE}/runs")
+        assert replayed.status_code == 303 and "/login" in replayed.headers["location"]
+        # Signing in again gives a session of its own, which works.
+        client.cookies.clear()
+        await sign_in(client)
+        assert (await client.get(f"{BASE}/")).status_code == 200
 
 
 async def test_a_new_password_ends_the_sessions_signed_with_the_old_one() -> None:
@@ -142,3 +155,43 @@ def test_the_throttle_lets_a_user_in_again_once_the_window_has_passed() -> None:
 )
 def test_after_sign_in_only_a_page_of_this_console_is_a_destination(wanted, goes_to) -> None:
     assert safe_next("/console", wanted) == goes_to
+
+
+async def test_a_signed_out_session_is_refused_by_every_server_sharing_redis(
+    redis_url: str,
+) -> None:
+    """Two consoles (two servers) on one Redis: sign out on one, the copy fails on the other."""
+    from csflow.adapters.shared.redis_state import RedisState
+    from csflow.serve.console.auth import SignedOut
+
+    sessions = Sessions(SIGNING_KEY.encode())
+    session = sessions.fresh("ops", "fingerprint")
+    prefix = f"csflow-test:{secrets.token_hex(6)}:"
+    here, there = RedisState(redis_url, prefix=prefix), RedisState(redis_url, prefix=prefix)
+    try:
+        assert not await SignedOut(there).revoked(session)
+        await SignedOut(here).revoke(session)
+        assert await SignedOut(there).revoked(session)
+        assert not await SignedOut(there).revoked(sessions.fresh("ops", "fingerprint"))
+    finally:
+        await here.aclose()
+        await there.aclose()
+
+
+async def test_a_shared_state_that_does_not_answer_leaves_the_console_usable(caplog) -> None:
+    from csflow.adapters.shared import StateUnavailable
+    from csflow.serve.console.auth import SignedOut
+
+    class Away:
+        async def get(self, key: str) -> bytes | None:
+            raise StateUnavailable("redis://127.0.0.1:9/0 did not answer within 0.5 s")
+
+        async def put(self, key: str, value: bytes, ttl: float | None) -> None:
+            raise StateUnavailable("redis://127.0.0.1:9/0 did not answer within 0.5 s")
+
+    session = Sessions(SIGNING_KEY.encode()).fresh("ops", "fingerprint")
+    signed_out = SignedOut(Away())  # type: ignore[arg-type]
+    await signed_out.revoke(session)  # the cookie is still cleared by the caller
+    assert await signed_out.revoked(session) is False
+    assert "could not be revoked" in caplog.text and "could not check" in caplog.text
+    assert session.csrf not in caplog.text
